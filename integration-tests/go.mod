@@ -1,0 +1,3 @@
+module qianlang.io/integration-tests
+
+go 1.26.8

@@ -1,0 +1,250 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"qianlang.io/mq/protocol"
+	"qianlang.io/mq/remoting"
+)
+
+// serveAdmin answers the admin codes, or returns nil for others.
+func (b *Broker) serveAdmin(req *remoting.Command) *remoting.Command {
+	switch req.Code {
+	case remoting.UpdateAndCreateTopic:
+		return b.createTopic(req)
+	case remoting.DeleteTopicInBroker:
+		return b.deleteTopic(req)
+	case remoting.GetAllTopicConfig:
+		topics, version := b.topics.snapshot()
+		return withBody(req, protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version})
+	case remoting.GetTopicConfig:
+		tc, ok := b.topics.get(req.ExtFields.Str("topic"))
+		if !ok {
+			return req.Errorf(remoting.TopicNotExist, "No topic in this broker. topic: %s", req.ExtFields.Str("topic"))
+		}
+		return withBody(req, tc)
+	case remoting.GetAllSubscriptionGroupConfig:
+		return withBody(req, b.groups.wrapper())
+	case remoting.UpdateAndCreateSubscriptionGroup:
+		var g protocol.SubscriptionGroupConfig
+		if err := protocol.Decode(req.Body, "subscription group", &g); err != nil || g.GroupName == "" {
+			return req.Errorf(remoting.InvalidParameter, "bad subscription group config: %v", err)
+		}
+		if err := b.groups.put(g); err != nil {
+			return req.Errorf(remoting.SystemError, "%v", err)
+		}
+		return req.Response(remoting.Success, "")
+	case remoting.DeleteSubscriptionGroup:
+		name := req.ExtFields.Str("groupName")
+		if err := b.groups.delete(name); err != nil {
+			return req.Errorf(remoting.SystemError, "%v", err)
+		}
+		if req.ExtFields.Bool("removeOffset", false) {
+			b.offsets.deleteGroup(name)
+		}
+		return req.Response(remoting.Success, "")
+	case remoting.GetTopicStatsInfo:
+		return b.topicStats(req)
+	case remoting.GetConsumeStats:
+		return b.consumeStats(req)
+	case remoting.GetConsumerConnectionList:
+		cc, ok := b.clients.connection(req.ExtFields.Str("consumerGroup"))
+		if !ok {
+			return req.Errorf(remoting.ConsumerNotOnline, "the consumer group[%s] not online", req.ExtFields.Str("consumerGroup"))
+		}
+		return withBody(req, cc)
+	case remoting.QueryTopicConsumeByWho:
+		topic := req.ExtFields.Str("topic")
+		set := map[string]bool{}
+		for _, g := range append(b.offsets.groupsOf(topic), b.clients.groupsSubscribedTo(topic)...) {
+			set[g] = true
+		}
+		list := make([]string, 0, len(set))
+		for g := range set {
+			list = append(list, g)
+		}
+		sort.Strings(list)
+		return withBody(req, protocol.GroupList{GroupList: list})
+	case remoting.GetBrokerRuntimeInfo:
+		return withBody(req, protocol.KVTable{Table: b.runtimeInfo()})
+	case remoting.GetBrokerConfig:
+		resp := req.Response(remoting.Success, "")
+		resp.Body = b.configText()
+		return resp
+	}
+	return nil
+}
+
+func withBody(req *remoting.Command, v any) *remoting.Command {
+	resp := req.Response(remoting.Success, "")
+	resp.Body = protocol.Encode(v)
+	return resp
+}
+
+// createTopic serves UPDATE_AND_CREATE_TOPIC and registers the change at
+// once.
+func (b *Broker) createTopic(req *remoting.Command) *remoting.Command {
+	f := req.ExtFields
+	topic := f.Str("topic")
+	if err := ValidateTopic(topic); err != nil {
+		return req.Errorf(remoting.InvalidParameter, "%v", err)
+	}
+	if topic == DefaultTopic || topic == b.cfg.BrokerClusterName {
+		return req.Errorf(remoting.InvalidParameter, "the topic[%s] is conflict with system reserved words", topic)
+	}
+	read, err1 := f.Int64Or("readQueueNums", 8)
+	write, err2 := f.Int64Or("writeQueueNums", 8)
+	perm, err3 := f.Int64Or("perm", 6)
+	sys, err4 := f.Int64Or("topicSysFlag", 0)
+	for _, err := range []error{err1, err2, err3, err4} {
+		if err != nil {
+			return req.Errorf(remoting.InvalidParameter, "%v", err)
+		}
+	}
+	if read < 1 || write < 1 || read > 1024 || write > 1024 {
+		return req.Errorf(remoting.InvalidParameter, "queue numbers must be in 1..1024, got read %d write %d", read, write)
+	}
+	tc := protocol.TopicConfig{
+		TopicName: topic, ReadQueueNums: int(read), WriteQueueNums: int(write), Perm: int(perm) & 7,
+		TopicFilterType: f.Str("topicFilterType"), TopicSysFlag: int(sys), Order: f.Bool("order", false),
+	}
+	changed, err := b.topics.put(tc)
+	if err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if changed {
+		b.log.Info("topic created or updated", "topic", topic, "read", read, "write", write, "perm", protocol.PermString(tc.Perm))
+		b.registerAll()
+	}
+	return req.Response(remoting.Success, "")
+}
+
+func (b *Broker) deleteTopic(req *remoting.Command) *remoting.Command {
+	topic := req.ExtFields.Str("topic")
+	if _, err := b.topics.delete(topic); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if err := b.store.DeleteTopic(topic); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	b.offsets.deleteTopic(topic)
+	b.log.Info("topic deleted", "topic", topic)
+	b.registerAll()
+	return req.Response(remoting.Success, "")
+}
+
+// topicStats reports each queue's min and max offsets.
+func (b *Broker) topicStats(req *remoting.Command) *remoting.Command {
+	topic := req.ExtFields.Str("topic")
+	tc, ok := b.topics.get(topic)
+	if !ok {
+		return req.Errorf(remoting.TopicNotExist, "topic[%s] not exist", topic)
+	}
+	var st protocol.TopicStats
+	for q := range int32(max(tc.ReadQueueNums, tc.WriteQueueNums)) {
+		qs := protocol.QueueStats{
+			MessageQueue: protocol.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)},
+			MinOffset:    b.store.MinOffset(topic, q), MaxOffset: b.store.MaxOffset(topic, q),
+		}
+		if qs.MaxOffset > 0 {
+			qs.LastUpdateTimestamp, _ = b.store.StoreTime(topic, q, qs.MaxOffset-1)
+		}
+		st.Queues = append(st.Queues, qs)
+	}
+	return withBody(req, st)
+}
+
+// consumeStats reports a group's offsets against the brokers' on each
+// queue of its topics (or of one topic).
+func (b *Broker) consumeStats(req *remoting.Command) *remoting.Command {
+	group := req.ExtFields.Str("consumerGroup")
+	topics := b.offsets.topicsOf(group)
+	if t := req.ExtFields.Str("topic"); t != "" {
+		topics = []string{t}
+	}
+	st := protocol.ConsumeStats{Queues: []protocol.QueueConsumeStats{}}
+	for _, topic := range topics {
+		tc, ok := b.topics.get(topic)
+		if !ok {
+			continue
+		}
+		for q := range int32(tc.ReadQueueNums) {
+			cs := protocol.QueueConsumeStats{
+				MessageQueue: protocol.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)},
+				BrokerOffset: b.store.MaxOffset(topic, q),
+			}
+			if off, ok := b.offsets.get(group, topic, q); ok {
+				cs.ConsumerOffset = off
+				if off > 0 {
+					cs.LastTimestamp, _ = b.store.StoreTime(topic, q, off-1)
+				}
+			}
+			st.Queues = append(st.Queues, cs)
+		}
+	}
+	return withBody(req, st)
+}
+
+// runtimeInfo is the GET_BROKER_RUNTIME_INFO table.
+func (b *Broker) runtimeInfo() map[string]string {
+	s := b.store.Stats()
+	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return map[string]string{
+		"brokerVersionDesc":       "qianlang-" + strconv.Itoa(remoting.Version),
+		"brokerVersion":           strconv.Itoa(remoting.Version),
+		"bootTimestamp":           itoa(b.startedAt.UnixMilli()),
+		"runtime":                 time.Since(b.startedAt).Round(time.Second).String(),
+		"msgPutTotalTodayNow":     itoa(b.stats.putMessages.Load()),
+		"msgGetTotalTodayNow":     itoa(b.stats.getMessages.Load()),
+		"putMessageFailures":      itoa(b.stats.putFailures.Load()),
+		"commitLogMinOffset":      itoa(s.MinPhysicalOffset),
+		"commitLogMaxOffset":      itoa(s.MaxPhysicalOffset),
+		"commitLogFlushedOffset":  itoa(s.Flushed),
+		"dispatchBehindBytes":     itoa(s.MaxPhysicalOffset - s.Dispatched),
+		"consumeQueues":           strconv.Itoa(s.Queues),
+		"commitLogDiskRatio":      strconv.FormatFloat(s.DiskUsedRatio, 'f', 4, 64),
+		"heldPullRequests":        itoa(b.stats.heldPulls.Load()),
+		"namesrvRegisterOK":       itoa(b.stats.registerOK.Load()),
+		"namesrvRegisterFailures": itoa(b.stats.registerFail.Load()),
+		"writable":                fmt.Sprint(s.Writable == nil),
+		"flushDiskType":           b.cfg.FlushDiskType,
+	}
+}
+
+// configText renders the effective configuration as properties.
+func (b *Broker) configText() []byte {
+	var buf bytes.Buffer
+	c := b.cfg
+	for _, kv := range [][2]any{
+		{"brokerClusterName", c.BrokerClusterName}, {"brokerName", c.BrokerName}, {"brokerId", c.BrokerID},
+		{"namesrvAddr", c.NamesrvAddr}, {"listenPort", c.ListenPort}, {"brokerIP1", c.advertisedIP()},
+		{"brokerRole", c.BrokerRole}, {"brokerPermission", c.BrokerPermission},
+		{"storePathRootDir", c.StorePathRootDir}, {"storePathCommitLog", c.StorePathCommitLog},
+		{"flushDiskType", c.FlushDiskType}, {"mappedFileSizeCommitLog", c.MappedFileSizeCommitLog},
+		{"mappedFileSizeConsumeQueue", c.MappedFileSizeCQ}, {"flushIntervalCommitLog", c.FlushIntervalCommitLog.Milliseconds()},
+		{"syncFlushTimeout", c.SyncFlushTimeout.Milliseconds()}, {"fileReservedTime", int64(c.FileReservedTime / time.Hour)},
+		{"deleteWhen", c.DeleteWhen}, {"diskMaxUsedSpaceRatio", c.DiskMaxUsedSpaceRatio},
+		{"diskSpaceWarningLevelRatio", c.DiskSpaceWarningLevel}, {"maxMessageSize", c.MaxMessageSize},
+		{"messageIndexEnable", c.MessageIndexEnable}, {"autoCreateTopicEnable", c.AutoCreateTopicEnable},
+		{"autoCreateSubscriptionGroup", c.AutoCreateSubscriptionGroup}, {"defaultTopicQueueNums", c.DefaultTopicQueueNums},
+		{"registerNameServerPeriod", c.RegisterNameServerPeriod.Milliseconds()}, {"longPollingEnable", c.LongPollingEnable},
+		{"accessMessageInMemoryMaxRatio", c.AccessMessageInMemoryMax},
+	} {
+		fmt.Fprintf(&buf, "%s=%v\n", kv[0], kv[1])
+	}
+	return buf.Bytes()
+}
+
+// totalMemory is the machine's RAM in bytes.
+func totalMemory() uint64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 8 << 30
+	}
+	return uint64(si.Totalram) * uint64(si.Unit)
+}

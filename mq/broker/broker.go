@@ -1,0 +1,264 @@
+// Package broker is a RocketMQ-compatible broker: it serves the official
+// clients' sends, pulls (with long polling), offsets, heartbeats and admin
+// calls over the remoting protocol, stores messages in package store, and
+// registers itself with every NameServer.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"qianlang.io/mq/message"
+	"qianlang.io/mq/protocol"
+	"qianlang.io/mq/remoting"
+	"qianlang.io/mq/store"
+)
+
+// Broker is one broker node.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	topics  *topicTable
+	groups  *groupTable
+	offsets *offsetTable
+	clients *clientTable
+	locks   *lockTable
+	holds   *pullHolds
+	srv     *remoting.Server
+	ns      *remoting.Client
+	uniq    *message.UniqIDGenerator
+
+	addr      string         // advertised ip:port
+	storeHost netip.AddrPort // addr, parsed
+	startedAt time.Time
+
+	registerWake chan struct{}
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
+	closeErr     error
+
+	stats brokerStats
+}
+
+type brokerStats struct {
+	putMessages  atomic.Int64
+	putBytes     atomic.Int64
+	getMessages  atomic.Int64
+	getBytes     atomic.Int64
+	putFailures  atomic.Int64
+	heldPulls    atomic.Int64
+	registerOK   atomic.Int64
+	registerFail atomic.Int64
+}
+
+// New validates cfg, opens the store and loads the broker's tables. Start
+// makes it serve.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "broker", "broker", cfg.BrokerName),
+		clients:      newClientTable(),
+		locks:        newLockTable(),
+		holds:        newPullHolds(),
+		registerWake: make(chan struct{}, 1),
+		stop:         make(chan struct{}),
+	}
+	so := cfg.storeOptions()
+	so.Logger = b.log
+	st, err := store.Open(so)
+	if err != nil {
+		return nil, err
+	}
+	b.store = st
+	b.topics = newTopicTable(so.FS, cfg.StorePathRootDir)
+	b.groups = newGroupTable(so.FS, cfg.StorePathRootDir)
+	b.offsets = newOffsetTable(so.FS, cfg.StorePathRootDir)
+	for _, load := range []func() error{b.topics.load, b.groups.load, b.offsets.load, b.systemTopics} {
+		if err := load(); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
+	b.store.SetArrivalListener(b.holds.arrived)
+	b.srv = remoting.NewServer(remoting.HandlerFunc(b.serve), remoting.ServerOptions{
+		Logger: b.log,
+		Conn:   remoting.ConnOptions{OnClose: b.connClosed},
+	})
+	b.ns = remoting.NewClient(remoting.ClientOptions{DialTimeout: 3 * time.Second})
+	return b, nil
+}
+
+// systemTopics creates the topics every broker has.
+func (b *Broker) systemTopics() error {
+	topics := []protocol.TopicConfig{
+		{TopicName: SelfTestTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: OffsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: b.cfg.BrokerPermission},
+		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: b.cfg.BrokerPermission},
+	}
+	if b.cfg.AutoCreateTopicEnable {
+		n := b.cfg.DefaultTopicQueueNums
+		topics = append(topics, protocol.TopicConfig{TopicName: DefaultTopic, ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermRead | protocol.PermWrite | protocol.PermInherit})
+	} else if _, err := b.topics.delete(DefaultTopic); err != nil {
+		return err
+	}
+	for _, tc := range topics {
+		if _, _, err := b.topics.ensure(tc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start listens on the configured port and starts the background loops:
+// NameServer registration, client housekeeping and offset persistence.
+func (b *Broker) Start() error {
+	if err := b.srv.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(b.cfg.ListenPort))); err != nil {
+		return fmt.Errorf("broker: listen on port %d: %w", b.cfg.ListenPort, err)
+	}
+	_, port, _ := net.SplitHostPort(b.srv.Addr().String())
+	b.addr = net.JoinHostPort(b.cfg.advertisedIP(), port)
+	b.storeHost = netip.MustParseAddrPort(b.addr)
+	b.uniq = message.NewUniqIDGenerator(b.storeHost.Addr())
+	b.startedAt = time.Now()
+	b.wg.Add(3)
+	go b.registerLoop()
+	go b.housekeepingLoop()
+	go b.persistLoop()
+	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "namesrv", b.cfg.NamesrvAddr, "flush", b.cfg.FlushDiskType)
+	return nil
+}
+
+// Addr is the advertised ip:port, once started.
+func (b *Broker) Addr() string { return b.addr }
+
+// Store gives tests and tools access to the message store.
+func (b *Broker) Store() *store.Store { return b.store }
+
+// Close shuts the broker down in order: stop accepting connections,
+// unregister from the NameServers, stop the loops, close client
+// connections (held pulls end), persist offsets, close the store. It is
+// idempotent.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.srv.CloseListener()
+		b.unregisterAll()
+		close(b.stop)
+		b.wg.Wait()
+		_ = b.srv.Close()
+		var errs []error
+		errs = append(errs, b.offsets.persist())
+		errs = append(errs, b.store.Close())
+		errs = append(errs, b.ns.Close())
+		b.closeErr = errors.Join(errs...)
+		b.log.Info("broker stopped", "err", b.closeErr)
+	})
+	return b.closeErr
+}
+
+// serve routes a request to its handler by code.
+func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	switch req.Code {
+	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
+		return b.send(c, req)
+	case remoting.PullMessage:
+		return b.pull(ctx, c, req)
+	case remoting.HeartBeat:
+		return b.heartbeat(c, req)
+	case remoting.UnregisterClient:
+		return b.unregisterClient(c, req)
+	case remoting.QueryConsumerOffset:
+		return b.queryOffset(req)
+	case remoting.UpdateConsumerOffset:
+		return b.updateOffset(req)
+	case remoting.GetConsumerListByGroup:
+		return b.consumerList(req)
+	case remoting.GetMaxOffset, remoting.GetMinOffset, remoting.SearchOffsetByTimestamp, remoting.GetEarliestMsgStoreTime:
+		return b.offsetQuery(req)
+	case remoting.LockBatchMQ:
+		return b.lockBatch(req)
+	case remoting.UnlockBatchMQ:
+		return b.unlockBatch(req)
+	case remoting.ConsumerSendMsgBack:
+		return b.sendBack(c, req)
+	case remoting.EndTransaction:
+		return req.Errorf(remoting.NoPermission, "transactional messages are not enabled on broker %s", b.cfg.BrokerName)
+	case remoting.QueryMessage:
+		return b.queryMessage(req)
+	case remoting.ViewMessageByID:
+		return b.viewMessage(req)
+	}
+	if resp := b.serveAdmin(req); resp != nil {
+		return resp
+	}
+	return req.Errorf(remoting.RequestCodeNotSupported, " request type %d not supported", req.Code)
+}
+
+// connClosed forgets a closed client connection and tells the groups it
+// left to rebalance.
+func (b *Broker) connClosed(c *remoting.Conn) {
+	for _, g := range b.clients.removeConn(c.ID()) {
+		b.notifyGroup(g)
+	}
+}
+
+// housekeepingLoop drops clients whose heartbeats stopped.
+func (b *Broker) housekeepingLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(min(10*time.Second, b.cfg.ChannelExpiredTimeout/2))
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			for _, c := range b.clients.expired(time.Now().Add(-b.cfg.ChannelExpiredTimeout)) {
+				b.log.Warn("client heartbeats stopped; closing its connection", "remote", c.RemoteAddr().String())
+				_ = c.Close() // OnClose removes it and notifies its groups
+			}
+			b.locks.expire(time.Now())
+		}
+	}
+}
+
+// persistLoop writes the consumer offsets periodically.
+func (b *Broker) persistLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.FlushConsumerOffsetInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			if err := b.offsets.persist(); err != nil {
+				b.log.Error("persisting consumer offsets failed", "err", err)
+			}
+		}
+	}
+}
+
+// bornHost converts a connection's peer address.
+func bornHost(c *remoting.Conn) netip.AddrPort {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}

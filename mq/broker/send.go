@@ -1,0 +1,283 @@
+package broker
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"qianlang.io/mq/message"
+	"qianlang.io/mq/protocol"
+	"qianlang.io/mq/remoting"
+	"qianlang.io/mq/store"
+)
+
+// sendHeader is a send request's header, from the long-key (V1) or the
+// short-key (V2, batches) form.
+type sendHeader struct {
+	producerGroup  string
+	topic          string
+	defaultTopic   string
+	defaultQueues  int
+	queueID        int32
+	sysFlag        int32
+	bornTimestamp  int64
+	flag           int32
+	properties     string
+	reconsumeTimes int32
+	batch          bool
+}
+
+// v2Keys maps the short keys of SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
+var v2Keys = map[string]string{
+	"a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums", "e": "queueId",
+	"f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties", "j": "reconsumeTimes",
+	"k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "brokerName",
+}
+
+func parseSendHeader(req *remoting.Command) (sendHeader, error) {
+	f := req.ExtFields
+	if _, v1 := f.Get("topic"); !v1 {
+		long := make(remoting.Fields, 0, len(f))
+		for _, kv := range f {
+			if k, ok := v2Keys[kv.Key]; ok {
+				long = append(long, remoting.Field{Key: k, Value: kv.Value})
+			}
+		}
+		f = long
+	}
+	var h sendHeader
+	var err error
+	if h.producerGroup, err = f.Required("producerGroup"); err != nil {
+		return h, err
+	}
+	if h.topic, err = f.Required("topic"); err != nil {
+		return h, err
+	}
+	h.defaultTopic = f.Str("defaultTopic")
+	n, err := f.Int64Or("defaultTopicQueueNums", 4)
+	if err != nil {
+		return h, err
+	}
+	h.defaultQueues = int(n)
+	if h.queueID, err = f.Int32("queueId"); err != nil {
+		return h, err
+	}
+	if h.sysFlag, err = f.Int32("sysFlag"); err != nil {
+		return h, err
+	}
+	if h.bornTimestamp, err = f.Int64("bornTimestamp"); err != nil {
+		return h, err
+	}
+	if h.flag, err = f.Int32("flag"); err != nil {
+		return h, err
+	}
+	h.properties = f.Str("properties")
+	rt, err := f.Int64Or("reconsumeTimes", 0)
+	if err != nil {
+		return h, err
+	}
+	h.reconsumeTimes = int32(rt)
+	h.batch = f.Bool("batch", false) || req.Code == remoting.SendBatchMessage
+	return h, nil
+}
+
+// sendAnswerDeadline bounds how long a send waits for the store before it
+// is answered: the Go client's async send crashes when no answer comes
+// within its 3 s timeout.
+const sendAnswerDeadline = 2500 * time.Millisecond
+
+// send stores one message or a batch and answers with its ids and offsets.
+func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	h, err := parseSendHeader(req)
+	if err != nil {
+		return req.Errorf(remoting.InvalidParameter, "%v", err)
+	}
+	tc, resp := b.checkSend(req, &h)
+	if resp != nil {
+		return resp
+	}
+	msgs, resp := b.buildMessages(c, req, &h, tc)
+	if resp != nil {
+		return resp
+	}
+	done := make(chan error, 1)
+	b.store.Put(msgs, func(err error) { done <- err })
+	timer := time.NewTimer(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline))
+	defer timer.Stop()
+	select {
+	case err = <-done:
+	case <-timer.C:
+		// Java's FLUSH_DISK_TIMEOUT: the message may still be stored.
+		b.log.Warn("store did not confirm a send in time", "topic", h.topic)
+		return req.Errorf(remoting.FlushDiskTimeout, "flush disk timeout on broker %s", b.cfg.BrokerName)
+	}
+	if err != nil {
+		b.stats.putFailures.Add(1)
+		return b.putError(req, err)
+	}
+	for _, m := range msgs {
+		b.stats.putMessages.Add(1)
+		b.stats.putBytes.Add(int64(len(m.Body)))
+	}
+	return b.sendResponse(req, msgs)
+}
+
+// checkSend validates the target and returns its topic config, or an error
+// response.
+func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (protocol.TopicConfig, *remoting.Command) {
+	if b.cfg.BrokerPermission&protocol.PermWrite == 0 {
+		return protocol.TopicConfig{}, req.Errorf(remoting.NoPermission, "the broker[%s] sending message is forbidden", b.cfg.BrokerName)
+	}
+	if err := ValidateTopic(h.topic); err != nil {
+		return protocol.TopicConfig{}, req.Errorf(remoting.InvalidParameter, "%v", err)
+	}
+	if forbiddenSendTopics[h.topic] {
+		return protocol.TopicConfig{}, req.Errorf(remoting.NoPermission, "sending message to topic[%s] is forbidden", h.topic)
+	}
+	tc, ok := b.topics.get(h.topic)
+	if !ok {
+		var err error
+		if tc, ok, err = b.autoCreateTopic(h); err != nil {
+			return tc, req.Errorf(remoting.SystemError, "create topic %s: %v", h.topic, err)
+		}
+		if !ok {
+			return tc, req.Errorf(remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
+		}
+	}
+	if tc.Perm&protocol.PermWrite == 0 {
+		return tc, req.Errorf(remoting.NoPermission, "the topic[%s] sending message is forbidden", h.topic)
+	}
+	limit := int32(max(tc.ReadQueueNums, tc.WriteQueueNums))
+	if h.queueID >= limit {
+		return tc, req.Errorf(remoting.InvalidParameter, "request queueId[%d] is illegal, topic %s has %d queues", h.queueID, h.topic, limit)
+	}
+	if h.queueID < 0 {
+		h.queueID = rand.Int32N(int32(max(tc.WriteQueueNums, 1)))
+	}
+	if h.batch && strings.HasPrefix(h.topic, RetryGroupPrefix) {
+		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be sent to retry topic %s", h.topic)
+	}
+	return tc, nil
+}
+
+// autoCreateTopic creates an unknown topic from its default topic, as Java
+// does: the default topic must exist with the inherit bit; the new topic
+// gets min(requested, default's) queues and the default's perm without
+// inherit. Retry topics are created on demand.
+func (b *Broker) autoCreateTopic(h *sendHeader) (protocol.TopicConfig, bool, error) {
+	var tc protocol.TopicConfig
+	if strings.HasPrefix(h.topic, RetryGroupPrefix) {
+		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite}
+	} else {
+		def, ok := b.topics.get(h.defaultTopic)
+		if !ok || def.Perm&protocol.PermInherit == 0 || !b.cfg.AutoCreateTopicEnable {
+			return tc, false, nil
+		}
+		n := max(1, min(h.defaultQueues, def.WriteQueueNums))
+		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ protocol.PermInherit}
+	}
+	tc, created, err := b.topics.ensure(tc)
+	if err != nil {
+		return tc, false, err
+	}
+	if created {
+		b.log.Info("topic auto-created", "topic", tc.TopicName, "queues", tc.WriteQueueNums)
+		b.requestRegister()
+	}
+	return tc, true, nil
+}
+
+// buildMessages turns the request into stored messages, or an error
+// response.
+func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendHeader, tc protocol.TopicConfig) ([]*message.Message, *remoting.Command) {
+	base := message.Message{
+		Topic: h.topic, QueueID: h.queueID, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
+		BornHost: bornHost(c), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
+	}
+	if tc.TopicFilterType == "MULTI_TAG" {
+		base.SysFlag |= message.FlagMultiTags
+	}
+	if !h.batch {
+		m := base
+		m.Flag, m.Body, m.Properties = h.flag, req.Body, h.properties
+		if resp := b.checkMessage(req, &m); resp != nil {
+			return nil, resp
+		}
+		if _, ok := message.Property(m.Properties, message.PropUniqKey); !ok {
+			m.Properties = message.SetProperty(m.Properties, message.PropUniqKey, b.uniq.Next(time.Now()))
+		}
+		m.Properties = message.SetProperty(m.Properties, message.PropCluster, b.cfg.BrokerClusterName)
+		return []*message.Message{&m}, nil
+	}
+	items, err := message.DecodeBatch(req.Body)
+	if err != nil {
+		return nil, req.Errorf(remoting.MessageIllegal, "bad batch body: %v", err)
+	}
+	msgs := make([]*message.Message, len(items))
+	for i, it := range items {
+		m := base
+		m.Flag, m.Body = it.Flag, it.Body
+		m.Properties = message.SetProperty(it.Properties, message.PropCluster, b.cfg.BrokerClusterName)
+		if resp := b.checkMessage(req, &m); resp != nil {
+			return nil, resp
+		}
+		msgs[i] = &m
+	}
+	return msgs, nil
+}
+
+// checkMessage applies the per-message rules.
+func (b *Broker) checkMessage(req *remoting.Command, m *message.Message) *remoting.Command {
+	if len(m.Body) > b.cfg.MaxMessageSize {
+		return req.Errorf(remoting.MessageIllegal, "the message body size %d exceeds maxMessageSize %d", len(m.Body), b.cfg.MaxMessageSize)
+	}
+	if len(m.Properties) > message.MaxPropertiesLen-64 {
+		return req.Errorf(remoting.MessageIllegal, "the message properties size %d exceeds %d", len(m.Properties), message.MaxPropertiesLen-64)
+	}
+	if v, _ := message.Property(m.Properties, message.PropTranMsg); v == "true" || m.SysFlag&message.TransactionMask == message.TransactionPrepared {
+		return req.Errorf(remoting.NoPermission, "transactional messages are not enabled on broker %s", b.cfg.BrokerName)
+	}
+	if v, ok := message.Property(m.Properties, message.PropDelay); ok && v != "" && v != "0" {
+		return req.Errorf(remoting.MessageIllegal, "delayed messages are not enabled on broker %s", b.cfg.BrokerName)
+	}
+	return nil
+}
+
+// putError maps a store error to the response the client acts on: a full
+// disk or a closing store is SERVICE_NOT_AVAILABLE (the client retries on
+// another broker), a failed write SYSTEM_ERROR (also retried).
+func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
+	switch {
+	case errors.Is(err, store.ErrDiskFull):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: the disk of broker %s is full: %v", b.cfg.BrokerName, err)
+	case errors.Is(err, store.ErrClosed):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s is shutting down", b.cfg.BrokerName)
+	case errors.Is(err, store.ErrMessageTooLarge):
+		return req.Errorf(remoting.MessageIllegal, "%v", err)
+	}
+	b.log.Error("put failed", "err", err)
+	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
+}
+
+func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message) *remoting.Command {
+	resp := req.Response(remoting.Success, "")
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = message.OffsetMsgID(b.storeHost, m.PhysicalOffset)
+	}
+	uniq, _ := message.Property(msgs[0].Properties, message.PropUniqKey)
+	if len(msgs) > 1 {
+		uniq = ""
+	}
+	resp.ExtFields = remoting.Fields{
+		{Key: "msgId", Value: strings.Join(ids, ",")},
+		{Key: "queueId", Value: strconv.Itoa(int(msgs[0].QueueID))},
+		{Key: "queueOffset", Value: strconv.FormatInt(msgs[0].QueueOffset, 10)},
+		{Key: "transactionId", Value: uniq},
+		{Key: "MSG_REGION", Value: "DefaultRegion"},
+		{Key: "TRACE_ON", Value: "true"},
+	}
+	return resp
+}

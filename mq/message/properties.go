@@ -1,0 +1,132 @@
+package message
+
+import (
+	"sort"
+	"strings"
+)
+
+// Well-known property keys.
+const (
+	PropTags              = "TAGS"
+	PropKeys              = "KEYS"
+	PropUniqKey           = "UNIQ_KEY"
+	PropDelay             = "DELAY"
+	PropWait              = "WAIT"
+	PropTranMsg           = "TRAN_MSG"
+	PropProducerGroup     = "PGROUP"
+	PropTransactionID     = "__transactionId__"
+	PropRealTopic         = "REAL_TOPIC"
+	PropRealQueueID       = "REAL_QID"
+	PropRetryTopic        = "RETRY_TOPIC"
+	PropOriginMessageID   = "ORIGIN_MESSAGE_ID"
+	PropCluster           = "CLUSTER"
+	PropMsgRegion         = "MSG_REGION"
+	PropTraceSwitch       = "TRACE_ON"
+	PropCorrelationID     = "CORRELATION_ID"
+	PropReplyToClient     = "REPLY_TO_CLIENT"
+	PropMessageType       = "MSG_TYPE"
+	PropReconsumeTime     = "RECONSUME_TIME"
+	PropMaxReconsumeTimes = "MAX_RECONSUME_TIMES"
+	PropCheckTimes        = "TRANSACTION_CHECK_TIMES"
+	PropCheckImmunity     = "CHECK_IMMUNITY_TIME_IN_SECONDS"
+	PropTimerDeliverMS    = "TIMER_DELIVER_MS"
+	PropTimerDelaySec     = "TIMER_DELAY_SEC"
+	PropTimerDelayMS      = "TIMER_DELAY_MS"
+)
+
+const (
+	nameSep  = '\x01'
+	valueSep = '\x02'
+)
+
+// Property returns the value of key in the encoded property string s.
+func Property(s, key string) (string, bool) {
+	for len(s) > 0 {
+		end := strings.IndexByte(s, valueSep)
+		item := s
+		if end >= 0 {
+			item, s = s[:end], s[end+1:]
+		} else {
+			s = ""
+		}
+		sep := strings.IndexByte(item, nameSep)
+		if sep >= 0 && item[:sep] == key {
+			return item[sep+1:], true
+		}
+	}
+	return "", false
+}
+
+// ParseProperties decodes s into a map. Items without a name separator or
+// with an empty key are skipped.
+func ParseProperties(s string) map[string]string {
+	m := make(map[string]string)
+	for len(s) > 0 {
+		end := strings.IndexByte(s, valueSep)
+		item := s
+		if end >= 0 {
+			item, s = s[:end], s[end+1:]
+		} else {
+			s = ""
+		}
+		if sep := strings.IndexByte(item, nameSep); sep > 0 {
+			m[item[:sep]] = item[sep+1:]
+		}
+	}
+	return m
+}
+
+// EncodeProperties encodes m with keys in sorted order.
+func EncodeProperties(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	n := 0
+	for k, v := range m {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(nameSep)
+		b.WriteString(m[k])
+		b.WriteByte(valueSep)
+	}
+	return b.String()
+}
+
+// SetProperty returns s with key set to value, replacing an existing value.
+func SetProperty(s, key, value string) string {
+	return DeleteProperty(s, key) + key + string(nameSep) + value + string(valueSep)
+}
+
+// DeleteProperty returns s without key.
+func DeleteProperty(s, key string) string {
+	if _, ok := Property(s, key); !ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for len(s) > 0 {
+		end := strings.IndexByte(s, valueSep)
+		item := s
+		if end >= 0 {
+			item, s = s[:end], s[end+1:]
+		} else {
+			s = ""
+		}
+		if sep := strings.IndexByte(item, nameSep); sep >= 0 && item[:sep] == key {
+			continue
+		}
+		if item == "" {
+			continue
+		}
+		b.WriteString(item)
+		b.WriteByte(valueSep)
+	}
+	return b.String()
+}
+
+// Keys splits a KEYS property value into its space-separated keys.
+func Keys(v string) []string { return strings.Fields(v) }

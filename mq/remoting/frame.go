@@ -1,0 +1,97 @@
+package remoting
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultMaxFrame is the largest frame accepted by default (16 MiB, as Java).
+const DefaultMaxFrame = 16 << 20
+
+// ErrFrameTooLarge is returned for a frame whose length word exceeds the
+// limit. The connection cannot be resynchronised after it.
+var ErrFrameTooLarge = errors.New("remoting: frame too large")
+
+// ErrBadFrame is wrapped by every framing error other than size.
+var ErrBadFrame = errors.New("remoting: malformed frame")
+
+// AppendFrame appends the wire form of c to dst.
+func AppendFrame(dst []byte, c *Command) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // total length, header-length word
+	if c.Serialize == SerializeRocketMQ {
+		dst = appendBinaryHeader(dst, c)
+	} else {
+		dst = appendJSONHeader(dst, c)
+	}
+	headerLen := len(dst) - start - 8
+	dst = append(dst, c.Body...)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	binary.BigEndian.PutUint32(dst[start+4:], uint32(c.Serialize)<<24|uint32(headerLen)&0xFFFFFF)
+	return dst
+}
+
+// ReadFrame reads one frame from r and decodes it. maxFrame bounds the
+// length word (DefaultMaxFrame when 0). The body aliases a buffer owned by
+// the returned command.
+//
+// A returned error wrapping io.EOF or io.ErrUnexpectedEOF means the stream
+// ended; ErrFrameTooLarge, ErrBadFrame and ErrBadHeader mean the peer is
+// broken and the connection should be closed.
+func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrame
+	}
+	var lenBuf [4]byte
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(lenBuf[:])
+	if n > uint32(maxFrame) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, maxFrame)
+	}
+	if n < 4 {
+		return nil, fmt.Errorf("%w: length %d", ErrBadFrame, n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return DecodeFrame(buf)
+}
+
+// DecodeFrame decodes the part of a frame after the total-length word.
+func DecodeFrame(buf []byte) (*Command, error) {
+	if len(buf) < 4 {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadFrame, len(buf))
+	}
+	word := binary.BigEndian.Uint32(buf)
+	typ := byte(word >> 24)
+	h := int(word & 0xFFFFFF)
+	if h > len(buf)-4 {
+		return nil, fmt.Errorf("%w: header length %d exceeds frame of %d", ErrBadFrame, h, len(buf))
+	}
+	header := buf[4 : 4+h]
+	c := &Command{Serialize: typ}
+	var err error
+	switch typ {
+	case SerializeJSON:
+		err = decodeJSONHeader(header, c)
+	case SerializeRocketMQ:
+		err = decodeBinaryHeader(header, c)
+	default:
+		err = fmt.Errorf("%w: unknown serialization type %d", ErrBadFrame, typ)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if body := buf[4+h:]; len(body) > 0 {
+		c.Body = body
+	}
+	return c, nil
+}

@@ -1,0 +1,481 @@
+package remoting
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ErrBadHeader is wrapped by every header decoding error.
+var ErrBadHeader = errors.New("remoting: malformed header")
+
+// appendJSONHeader appends the JSON header of c to dst, in the field order the
+// Go client emits. Every extFields value is written as a JSON string.
+func appendJSONHeader(dst []byte, c *Command) []byte {
+	dst = append(dst, `{"code":`...)
+	dst = strconv.AppendInt(dst, int64(c.Code), 10)
+	dst = append(dst, `,"language":`...)
+	lang := c.Language
+	if lang == "" {
+		lang = LanguageGo
+	}
+	dst = appendJSONString(dst, lang)
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendInt(dst, int64(c.Version), 10)
+	dst = append(dst, `,"opaque":`...)
+	dst = strconv.AppendInt(dst, int64(c.Opaque), 10)
+	dst = append(dst, `,"flag":`...)
+	dst = strconv.AppendInt(dst, int64(c.Flag), 10)
+	dst = append(dst, `,"remark":`...)
+	dst = appendJSONString(dst, c.Remark)
+	dst = append(dst, `,"extFields":{`...)
+	for i, f := range c.ExtFields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, f.Key)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, f.Value)
+	}
+	return append(dst, "}}"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal. Invalid UTF-8 is
+// replaced by U+FFFD, as encoding/json does.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// decodeJSONHeader parses a JSON header into c. It accepts what Java and Go
+// peers emit: unknown fields are skipped, remark and extFields may be null,
+// and non-string extFields values are kept as their JSON text.
+func decodeJSONHeader(data []byte, c *Command) error {
+	p := jsonParser{data: data}
+	if err := p.object(func(key []byte) error { return p.headerField(string(key), c) }); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return p.errorf("trailing data")
+	}
+	return nil
+}
+
+type jsonParser struct {
+	data []byte
+	pos  int
+	buf  []byte // scratch for unescaping keys
+}
+
+func (p *jsonParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: json at byte %d: %s", ErrBadHeader, p.pos, fmt.Sprintf(format, args...))
+}
+
+func (p *jsonParser) headerField(key string, c *Command) error {
+	var err error
+	switch key {
+	case "code":
+		c.Code, err = p.int32()
+	case "version":
+		c.Version, err = p.int32()
+	case "opaque":
+		c.Opaque, err = p.int32()
+	case "flag":
+		c.Flag, err = p.int32()
+	case "language":
+		c.Language, err = p.scalarText()
+	case "remark":
+		c.Remark, err = p.nullableString()
+	case "extFields":
+		err = p.extFields(c)
+	default:
+		err = p.skipValue(0)
+	}
+	return err
+}
+
+func (p *jsonParser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) peek() (byte, error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return 0, p.errorf("unexpected end")
+	}
+	return p.data[p.pos], nil
+}
+
+func (p *jsonParser) expect(b byte) error {
+	c, err := p.peek()
+	if err != nil {
+		return err
+	}
+	if c != b {
+		return p.errorf("want %q, have %q", b, c)
+	}
+	p.pos++
+	return nil
+}
+
+// object parses {"k":v,...}, calling field with each key positioned at its
+// value; field must consume the value.
+func (p *jsonParser) object(field func(key []byte) error) error {
+	if err := p.expect('{'); err != nil {
+		return err
+	}
+	c, err := p.peek()
+	if err != nil {
+		return err
+	}
+	if c == '}' {
+		p.pos++
+		return nil
+	}
+	for {
+		key, err := p.stringBytes()
+		if err != nil {
+			return err
+		}
+		if err := p.expect(':'); err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+		c, err := p.peek()
+		if err != nil {
+			return err
+		}
+		p.pos++
+		switch c {
+		case ',':
+		case '}':
+			return nil
+		default:
+			p.pos--
+			return p.errorf("want ',' or '}', have %q", c)
+		}
+	}
+}
+
+func (p *jsonParser) extFields(c *Command) error {
+	ch, err := p.peek()
+	if err != nil {
+		return err
+	}
+	if ch == 'n' {
+		return p.literal("null")
+	}
+	return p.object(func(key []byte) error {
+		k := string(key)
+		v, err := p.scalarText()
+		if err != nil {
+			return err
+		}
+		c.ExtFields = append(c.ExtFields, Field{k, v})
+		return nil
+	})
+}
+
+// nullableString parses a string or null ("").
+func (p *jsonParser) nullableString() (string, error) {
+	c, err := p.peek()
+	if err != nil {
+		return "", err
+	}
+	if c == 'n' {
+		return "", p.literal("null")
+	}
+	b, err := p.stringBytes()
+	return string(b), err
+}
+
+// scalarText parses a string, number, boolean or null and returns its text
+// (the unescaped string, or the literal; null gives "").
+func (p *jsonParser) scalarText() (string, error) {
+	c, err := p.peek()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case c == '"':
+		b, err := p.stringBytes()
+		return string(b), err
+	case c == 'n':
+		return "", p.literal("null")
+	case c == 't':
+		return "true", p.literal("true")
+	case c == 'f':
+		return "false", p.literal("false")
+	case c == '-' || (c >= '0' && c <= '9'):
+		b, err := p.number()
+		return string(b), err
+	}
+	return "", p.errorf("want a scalar, have %q", c)
+}
+
+func (p *jsonParser) int32() (int32, error) {
+	b, err := p.number()
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 32)
+	if err != nil {
+		return 0, p.errorf("bad integer %q", b)
+	}
+	return int32(n), nil
+}
+
+func (p *jsonParser) literal(lit string) error {
+	p.skipSpace()
+	if len(p.data)-p.pos < len(lit) || string(p.data[p.pos:p.pos+len(lit)]) != lit {
+		return p.errorf("want %s", lit)
+	}
+	p.pos += len(lit)
+	return nil
+}
+
+// number scans a JSON number and returns its text.
+func (p *jsonParser) number() ([]byte, error) {
+	p.skipSpace()
+	start := p.pos
+	if p.pos < len(p.data) && p.data[p.pos] == '-' {
+		p.pos++
+	}
+	digits := 0
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || (c == '-' && p.pos > start) {
+			if c >= '0' && c <= '9' {
+				digits++
+			}
+			p.pos++
+			continue
+		}
+		break
+	}
+	if digits == 0 {
+		return nil, p.errorf("bad number")
+	}
+	return p.data[start:p.pos], nil
+}
+
+// stringBytes parses a string literal. The result aliases the input when the
+// literal has no escapes, and the parser's scratch buffer otherwise, so the
+// caller must copy it before the next call.
+func (p *jsonParser) stringBytes() ([]byte, error) {
+	if err := p.expect('"'); err != nil {
+		return nil, err
+	}
+	start := p.pos
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if c == '"' {
+			p.pos++
+			return p.data[start : p.pos-1], nil
+		}
+		if c == '\\' {
+			return p.unescape(start)
+		}
+		if c < 0x20 {
+			return nil, p.errorf("control character in string")
+		}
+		p.pos++
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+func (p *jsonParser) unescape(start int) ([]byte, error) {
+	out := append(p.buf[:0], p.data[start:p.pos]...)
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			p.buf = out
+			return out, nil
+		case c < 0x20:
+			return nil, p.errorf("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			p.pos++
+			continue
+		}
+		if p.pos+1 >= len(p.data) {
+			return nil, p.errorf("unterminated escape")
+		}
+		e := p.data[p.pos+1]
+		p.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, err := p.unicodeEscape()
+			if err != nil {
+				return nil, err
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, p.errorf("bad escape \\%c", e)
+		}
+	}
+	return nil, p.errorf("unterminated string")
+}
+
+// unicodeEscape decodes the XXXX of \uXXXX (already past "\u"), joining
+// surrogate pairs.
+func (p *jsonParser) unicodeEscape() (rune, error) {
+	r, ok := p.hex4()
+	if !ok {
+		return 0, p.errorf("bad \\u escape")
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, nil
+	}
+	if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+		save := p.pos
+		p.pos += 2
+		if r2, ok := p.hex4(); ok {
+			if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+				return dec, nil
+			}
+		}
+		p.pos = save
+	}
+	return utf8.RuneError, nil
+}
+
+func (p *jsonParser) hex4() (rune, bool) {
+	if len(p.data)-p.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.pos : p.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// maxJSONDepth bounds nesting in skipped values, so a hostile header cannot
+// exhaust the stack.
+const maxJSONDepth = 64
+
+// skipValue consumes any JSON value.
+func (p *jsonParser) skipValue(depth int) error {
+	if depth > maxJSONDepth {
+		return p.errorf("nesting too deep")
+	}
+	c, err := p.peek()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '{':
+		return p.object(func([]byte) error { return p.skipValue(depth + 1) })
+	case '[':
+		return p.skipArray(depth)
+	default:
+		_, err := p.scalarText()
+		return err
+	}
+}
+
+func (p *jsonParser) skipArray(depth int) error {
+	if err := p.expect('['); err != nil {
+		return err
+	}
+	if c, err := p.peek(); err != nil {
+		return err
+	} else if c == ']' {
+		p.pos++
+		return nil
+	}
+	for {
+		if err := p.skipValue(depth + 1); err != nil {
+			return err
+		}
+		c, err := p.peek()
+		if err != nil {
+			return err
+		}
+		p.pos++
+		switch c {
+		case ',':
+		case ']':
+			return nil
+		default:
+			p.pos--
+			return p.errorf("want ',' or ']', have %q", c)
+		}
+	}
+}

@@ -1,0 +1,377 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"qianlang.io/mq/vfs"
+)
+
+// segment is one CommitLog file, covering global offsets
+// [base, base+size).
+type segment struct {
+	base int64
+	f    vfs.File
+	path string
+}
+
+// commitLog is the append-only log of entries, split into segment files
+// named by their 20-digit start offset.
+//
+// Only the appender goroutine calls reserve, write and roll; flush is called
+// by one flusher at a time; reads may come from any goroutine.
+type commitLog struct {
+	fs      vfs.FS
+	dir     string
+	segSize int64
+	warm    bool
+	log     *slog.Logger
+	cache   *tailCache
+
+	mu   sync.RWMutex
+	segs []*segment // ascending base; guarded by mu
+
+	wrote   atomic.Int64 // end of written data (next append offset)
+	flushed atomic.Int64 // end of fsynced data
+	flushMu sync.Mutex   // one flush at a time
+}
+
+func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
+
+func newCommitLog(o *Options) *commitLog {
+	return &commitLog{
+		fs: o.FS, dir: o.CommitLogDir, segSize: o.SegmentSize, warm: o.WarmSegments,
+		log: o.Logger, cache: newTailCache(o.TailCacheBytes),
+	}
+}
+
+// openSegments lists and opens the existing segments. A name that is not a
+// 20-digit offset aligned to the segment size is an error: the operator must
+// look at it.
+func (l *commitLog) openSegments() error {
+	if err := vfs.MkdirAllSync(l.fs, l.dir); err != nil {
+		return fmt.Errorf("store: create commit log dir: %w", err)
+	}
+	names, err := l.fs.List(l.dir)
+	if err != nil {
+		return fmt.Errorf("store: list commit log: %w", err)
+	}
+	for _, name := range names {
+		base, err := strconv.ParseInt(name, 10, 64)
+		if len(name) != 20 || err != nil || base%l.segSize != 0 {
+			return fmt.Errorf("store: unexpected file %q in %s (segment size %d)", name, l.dir, l.segSize)
+		}
+		path := filepath.Join(l.dir, name)
+		f, err := l.fs.OpenReadWrite(path)
+		if err != nil {
+			return fmt.Errorf("store: open segment: %w", err)
+		}
+		if n := len(l.segs); n > 0 && l.segs[n-1].base+l.segSize != base {
+			_ = f.Close()
+			return fmt.Errorf("%w: commit log segments not contiguous before %s", ErrCorrupt, name)
+		}
+		l.segs = append(l.segs, &segment{base: base, f: f, path: path})
+	}
+	return nil
+}
+
+// minOffset is the first offset still stored.
+func (l *commitLog) minOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return l.wrote.Load()
+	}
+	return l.segs[0].base
+}
+
+func (l *commitLog) segmentFor(off int64) *segment {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return nil
+	}
+	i := (off - l.segs[0].base) / l.segSize
+	if off < l.segs[0].base || i >= int64(len(l.segs)) {
+		return nil
+	}
+	return l.segs[i]
+}
+
+func (l *commitLog) last() *segment {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return nil
+	}
+	return l.segs[len(l.segs)-1]
+}
+
+// reserve makes room for an entry of n bytes at the end of the log, rolling
+// to a new segment (after writing a blank marker) when the current one
+// cannot hold it and a marker. It returns where the entry will start.
+func (l *commitLog) reserve(n int) (int64, error) {
+	if int64(n)+blankSize > l.segSize {
+		return 0, fmt.Errorf("store: entry of %d bytes exceeds segment size %d", n, l.segSize)
+	}
+	off := l.wrote.Load()
+	seg := l.last()
+	if seg != nil && off-seg.base+int64(n)+blankSize <= l.segSize {
+		return off, nil
+	}
+	if seg != nil && off < seg.base+l.segSize {
+		rest := int(seg.base + l.segSize - off)
+		if err := l.write(off, blankMarker(rest)[:min(rest, blankSize)]); err != nil {
+			return 0, err
+		}
+		l.wrote.Store(seg.base + l.segSize)
+	}
+	base := off - off%l.segSize
+	if seg != nil {
+		base = seg.base + l.segSize
+	}
+	if err := l.createSegment(base); err != nil {
+		return 0, err
+	}
+	l.wrote.Store(base)
+	return base, nil
+}
+
+func (l *commitLog) createSegment(base int64) error {
+	path := filepath.Join(l.dir, segmentName(base))
+	f, err := l.fs.Create(path)
+	if err != nil {
+		return fmt.Errorf("store: create segment: %w", err)
+	}
+	fail := func(err error) error {
+		_ = f.Close()
+		_ = l.fs.Remove(path)
+		return err
+	}
+	if err := f.Truncate(l.segSize); err != nil {
+		return fail(fmt.Errorf("store: size segment: %w", err))
+	}
+	if err := f.Preallocate(0, l.segSize); err != nil {
+		return fail(fmt.Errorf("store: preallocate segment: %w", err))
+	}
+	if l.warm {
+		if err := warm(f, l.segSize); err != nil {
+			return fail(err)
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fail(fmt.Errorf("store: sync commit log dir: %w", err))
+	}
+	l.mu.Lock()
+	l.segs = append(l.segs, &segment{base: base, f: f, path: path})
+	l.mu.Unlock()
+	return nil
+}
+
+// warm writes zeros over the whole file and syncs it, so later writes and
+// fsyncs touch allocated, written blocks only.
+func warm(f vfs.File, size int64) error {
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), size-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("store: warm segment: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("store: warm segment: %w", err)
+	}
+	return nil
+}
+
+// write stores p at global offset off, which must lie inside the last
+// segment together with all of p. It does not move the end of the log.
+func (l *commitLog) write(off int64, p []byte) error {
+	seg := l.segmentFor(off)
+	if seg == nil || off+int64(len(p)) > seg.base+l.segSize {
+		return fmt.Errorf("store: write of %d bytes at %d outside the segments", len(p), off)
+	}
+	if _, err := seg.f.WriteAt(p, off-seg.base); err != nil {
+		return fmt.Errorf("store: write commit log at %d: %w", off, err)
+	}
+	l.cache.write(off, p)
+	return nil
+}
+
+// append writes p at the end of the log and moves the end past it; p must
+// have been laid out for the offset reserve returned.
+func (l *commitLog) append(off int64, p []byte) error {
+	if err := l.write(off, p); err != nil {
+		return err
+	}
+	l.wrote.Store(off + int64(len(p)))
+	return nil
+}
+
+// readAt fills p from global offset off, which must be below the end.
+func (l *commitLog) readAt(p []byte, off int64) error {
+	if end := l.wrote.Load(); off+int64(len(p)) > end {
+		return fmt.Errorf("store: read [%d,%d) beyond end %d: %w", off, off+int64(len(p)), end, io.ErrUnexpectedEOF)
+	}
+	if l.cache.read(off, p) {
+		return nil
+	}
+	return l.readRaw(p, off)
+}
+
+// syncLast fsyncs the newest segment.
+func (l *commitLog) syncLast() error {
+	if seg := l.last(); seg != nil {
+		if err := seg.f.Sync(); err != nil {
+			return fmt.Errorf("store: fsync %s: %w", seg.path, err)
+		}
+	}
+	return nil
+}
+
+// readRaw fills p from global offset off straight from the segment files,
+// without checking the end of the log (recovery).
+func (l *commitLog) readRaw(p []byte, off int64) error {
+	for len(p) > 0 {
+		seg := l.segmentFor(off)
+		if seg == nil {
+			return fmt.Errorf("store: offset %d: %w", off, ErrDeleted)
+		}
+		n := min(int64(len(p)), seg.base+l.segSize-off)
+		if _, err := seg.f.ReadAt(p[:n], off-seg.base); err != nil {
+			return fmt.Errorf("store: read commit log at %d: %w", off, err)
+		}
+		off += n
+		p = p[n:]
+	}
+	return nil
+}
+
+// flush fsyncs everything written so far and returns the new flushed end.
+func (l *commitLog) flush() (int64, error) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	target := l.wrote.Load()
+	from := l.flushed.Load()
+	if target <= from {
+		return from, nil
+	}
+	l.mu.RLock()
+	var segs []*segment
+	for _, s := range l.segs {
+		if s.base+l.segSize > from && s.base < target {
+			segs = append(segs, s)
+		}
+	}
+	l.mu.RUnlock()
+	for _, s := range segs {
+		if err := s.f.Sync(); err != nil {
+			return from, fmt.Errorf("store: fsync %s: %w", s.path, err)
+		}
+	}
+	l.flushed.Store(target)
+	return target, nil
+}
+
+// truncate drops everything at or after off (an entry boundary). Later
+// segments are removed; the one holding off is cut and re-extended with
+// zeros. The cut is durable after the next flush of that segment (or
+// syncLast).
+func (l *commitLog) truncate(off int64) error {
+	l.mu.Lock()
+	var drop []*segment
+	keep := l.segs[:0]
+	for i, s := range l.segs {
+		if s.base < off || (i == 0 && s.base == off) {
+			keep = append(keep, s)
+			continue
+		}
+		drop = append(drop, s)
+	}
+	l.segs = keep
+	l.mu.Unlock()
+	for _, s := range drop {
+		_ = s.f.Close()
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: remove segment: %w", err)
+		}
+	}
+	if seg := l.segmentFor(off); seg != nil {
+		rel := off - seg.base
+		if err := seg.f.Truncate(rel); err != nil {
+			return fmt.Errorf("store: truncate segment: %w", err)
+		}
+		if err := seg.f.Truncate(l.segSize); err != nil {
+			return fmt.Errorf("store: re-extend segment: %w", err)
+		}
+		if err := seg.f.Preallocate(rel, l.segSize-rel); err != nil {
+			return fmt.Errorf("store: preallocate segment: %w", err)
+		}
+	}
+	if len(drop) > 0 {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("store: sync commit log dir: %w", err)
+		}
+	}
+	l.cache.truncate(off)
+	l.wrote.Store(off)
+	if l.flushed.Load() > off {
+		l.flushed.Store(off)
+	}
+	return nil
+}
+
+// deleteSegmentsBefore removes whole segments that end at or before limit
+// and whose file is older than cutoff, never the last segment, and at most
+// max of them. It returns how many it removed.
+func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int) (int, error) {
+	removed := 0
+	for removed < max {
+		l.mu.RLock()
+		if len(l.segs) < 2 {
+			l.mu.RUnlock()
+			return removed, nil
+		}
+		s := l.segs[0]
+		l.mu.RUnlock()
+		if s.base+l.segSize > limit {
+			return removed, nil
+		}
+		fi, err := l.fs.Stat(s.path)
+		if err != nil {
+			return removed, fmt.Errorf("store: stat segment: %w", err)
+		}
+		if fi.ModTime().After(cutoff) {
+			return removed, nil
+		}
+		l.mu.Lock()
+		l.segs = l.segs[1:]
+		l.mu.Unlock()
+		_ = s.f.Close()
+		if err := l.fs.Remove(s.path); err != nil {
+			return removed, fmt.Errorf("store: remove segment: %w", err)
+		}
+		l.log.Info("deleted expired commit log segment", "segment", s.path)
+		removed++
+	}
+	return removed, nil
+}
+
+func (l *commitLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for _, s := range l.segs {
+		errs = append(errs, s.f.Close())
+	}
+	l.segs = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,357 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"qianlang.io/mq/vfs"
+)
+
+// cqEntrySize is the size of a ConsumeQueue entry: commit-log offset (8),
+// record size (4), tags code (8).
+const cqEntrySize = 20
+
+// CQEntry is one ConsumeQueue entry.
+type CQEntry struct {
+	PhysicalOffset int64
+	Size           int32
+	TagsCode       int64
+}
+
+func putCQEntry(b []byte, e CQEntry) {
+	binary.BigEndian.PutUint64(b, uint64(e.PhysicalOffset))
+	binary.BigEndian.PutUint32(b[8:], uint32(e.Size))
+	binary.BigEndian.PutUint64(b[12:], uint64(e.TagsCode))
+}
+
+func getCQEntry(b []byte) CQEntry {
+	return CQEntry{
+		PhysicalOffset: int64(binary.BigEndian.Uint64(b)),
+		Size:           int32(binary.BigEndian.Uint32(b[8:])),
+		TagsCode:       int64(binary.BigEndian.Uint64(b[12:])),
+	}
+}
+
+// cqFile is one ConsumeQueue file holding entries [base, base+perFile).
+type cqFile struct {
+	base  int64 // queue offset of its first entry
+	f     vfs.File
+	path  string
+	dirty atomic.Bool
+}
+
+// consumeQueue indexes one (topic, queue id) into the CommitLog. The
+// dispatcher is its only writer; readers may run concurrently.
+type consumeQueue struct {
+	topic   string
+	queueID int32
+	dir     string
+	fs      vfs.FS
+	perFile int64
+
+	mu    sync.RWMutex
+	files []*cqFile // ascending base; guarded by mu
+
+	minOffset atomic.Int64 // first readable queue offset
+	maxOffset atomic.Int64 // next queue offset to be written
+}
+
+func newConsumeQueue(fs vfs.FS, root, topic string, queueID int32, perFile int64) *consumeQueue {
+	return &consumeQueue{
+		topic: topic, queueID: queueID, fs: fs, perFile: perFile,
+		dir: filepath.Join(root, topic, strconv.Itoa(int(queueID))),
+	}
+}
+
+// load opens the existing files and finds the last written entry.
+func (q *consumeQueue) load() error {
+	names, err := q.fs.List(q.dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("store: list consume queue %s: %w", q.dir, err)
+	}
+	fileBytes := q.perFile * cqEntrySize
+	for _, name := range names {
+		byteOff, err := strconv.ParseInt(name, 10, 64)
+		if len(name) != 20 || err != nil || byteOff%fileBytes != 0 {
+			return fmt.Errorf("store: unexpected file %q in %s", name, q.dir)
+		}
+		path := filepath.Join(q.dir, name)
+		f, err := q.fs.OpenReadWrite(path)
+		if err != nil {
+			return fmt.Errorf("store: open consume queue file: %w", err)
+		}
+		q.files = append(q.files, &cqFile{base: byteOff / cqEntrySize, f: f, path: path})
+		// A crash may leave a new file shorter than its full size.
+		if size, err := f.Size(); err != nil || size < fileBytes {
+			if err := f.Truncate(fileBytes); err != nil {
+				return fmt.Errorf("store: extend consume queue file %s: %w", path, err)
+			}
+		}
+	}
+	if len(q.files) == 0 {
+		return nil
+	}
+	q.minOffset.Store(q.files[0].base)
+	max, err := q.scanMax()
+	if err != nil {
+		return err
+	}
+	q.maxOffset.Store(max)
+	return nil
+}
+
+// scanMax finds the offset after the last non-empty entry, walking back
+// from the newest file. An entry is empty when its size is 0.
+func (q *consumeQueue) scanMax() (int64, error) {
+	buf := make([]byte, q.perFile*cqEntrySize)
+	for i := len(q.files) - 1; i >= 0; i-- {
+		f := q.files[i]
+		n, err := f.f.ReadAt(buf, 0)
+		if err != nil && n == 0 && !isEOF(err) {
+			return 0, fmt.Errorf("store: read consume queue %s: %w", f.path, err)
+		}
+		for j := n/cqEntrySize - 1; j >= 0; j-- {
+			if binary.BigEndian.Uint32(buf[j*cqEntrySize+8:]) != 0 {
+				return f.base + int64(j) + 1, nil
+			}
+		}
+	}
+	return q.files[0].base, nil
+}
+
+func (q *consumeQueue) fileFor(off int64) *cqFile {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if len(q.files) == 0 {
+		return nil
+	}
+	i := (off - q.files[0].base) / q.perFile
+	if off < q.files[0].base || i >= int64(len(q.files)) {
+		return nil
+	}
+	return q.files[i]
+}
+
+func (q *consumeQueue) createFile(base int64) (*cqFile, error) {
+	if err := vfs.MkdirAllSync(q.fs, q.dir); err != nil {
+		return nil, fmt.Errorf("store: create consume queue dir: %w", err)
+	}
+	path := filepath.Join(q.dir, fmt.Sprintf("%020d", base*cqEntrySize))
+	f, err := q.fs.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: create consume queue file: %w", err)
+	}
+	if err := f.Truncate(q.perFile * cqEntrySize); err != nil {
+		_ = f.Close()
+		_ = q.fs.Remove(path)
+		return nil, fmt.Errorf("store: size consume queue file: %w", err)
+	}
+	if err := q.fs.SyncDir(q.dir); err != nil {
+		_ = f.Close()
+		_ = q.fs.Remove(path)
+		return nil, fmt.Errorf("store: sync consume queue dir: %w", err)
+	}
+	cf := &cqFile{base: base, f: f, path: path}
+	q.mu.Lock()
+	q.files = append(q.files, cf)
+	q.mu.Unlock()
+	return cf, nil
+}
+
+// write stores encoded entries (a multiple of 20 bytes) starting at queue
+// offset from, creating files as needed, then publishes the new max offset.
+// Writing below the max overwrites (re-dispatch after recovery writes the
+// same bytes again).
+func (q *consumeQueue) write(from int64, entries []byte) error {
+	q.mu.RLock()
+	empty := len(q.files) == 0
+	q.mu.RUnlock()
+	if empty {
+		// The first file starts at the file holding from, so a queue
+		// rebuilt after its old files were deleted keeps its offsets.
+		q.minOffset.Store(from - from%q.perFile)
+	}
+	off := from
+	for len(entries) > 0 {
+		f := q.fileFor(off)
+		if f == nil {
+			var err error
+			base := off - off%q.perFile
+			if f, err = q.createFile(base); err != nil {
+				return err
+			}
+		}
+		n := min(int64(len(entries)), (f.base+q.perFile-off)*cqEntrySize)
+		if _, err := f.f.WriteAt(entries[:n], (off-f.base)*cqEntrySize); err != nil {
+			return fmt.Errorf("store: write consume queue %s: %w", f.path, err)
+		}
+		f.dirty.Store(true)
+		off += n / cqEntrySize
+		entries = entries[n:]
+	}
+	if off > q.maxOffset.Load() {
+		q.maxOffset.Store(off)
+	}
+	return nil
+}
+
+// read returns up to n entries from queue offset from, stopping at the max.
+func (q *consumeQueue) read(from int64, n int) ([]CQEntry, error) {
+	max := q.maxOffset.Load()
+	if from >= max || n <= 0 {
+		return nil, nil
+	}
+	n = int(min(int64(n), max-from))
+	out := make([]CQEntry, 0, n)
+	buf := make([]byte, n*cqEntrySize)
+	off := from
+	for len(out) < n {
+		f := q.fileFor(off)
+		if f == nil {
+			return out, fmt.Errorf("store: consume queue %s offset %d: %w", q.dir, off, ErrDeleted)
+		}
+		k := min(int64(n-len(out)), f.base+q.perFile-off)
+		b := buf[:k*cqEntrySize]
+		if _, err := f.f.ReadAt(b, (off-f.base)*cqEntrySize); err != nil {
+			return out, fmt.Errorf("store: read consume queue %s: %w", f.path, err)
+		}
+		for i := int64(0); i < k; i++ {
+			out = append(out, getCQEntry(b[i*cqEntrySize:]))
+		}
+		off += k
+	}
+	return out, nil
+}
+
+// truncateAbove removes the tail entries that point past commit-log offset
+// end or are empty (recovery after a crash); re-dispatch then rewrites
+// whatever the CommitLog still holds.
+func (q *consumeQueue) truncateAbove(end int64) error {
+	max := q.maxOffset.Load()
+	min := q.minOffset.Load()
+	cut := max
+	for cut > min {
+		es, err := q.read(cut-1, 1)
+		if err != nil || len(es) == 0 {
+			return err
+		}
+		// Empty entries count as damage too: a crash can persist a later
+		// file's entries and lose an earlier file's tail.
+		if es[0].Size > 0 && es[0].PhysicalOffset+int64(es[0].Size) <= end {
+			break
+		}
+		cut--
+	}
+	if cut == max {
+		return nil
+	}
+	zeros := make([]byte, (max-cut)*cqEntrySize)
+	if err := q.writeRaw(cut, zeros); err != nil {
+		return err
+	}
+	q.maxOffset.Store(cut)
+	return nil
+}
+
+func (q *consumeQueue) writeRaw(from int64, b []byte) error {
+	for len(b) > 0 {
+		f := q.fileFor(from)
+		if f == nil {
+			return nil
+		}
+		n := min(int64(len(b)), (f.base+q.perFile-from)*cqEntrySize)
+		if _, err := f.f.WriteAt(b[:n], (from-f.base)*cqEntrySize); err != nil {
+			return fmt.Errorf("store: write consume queue %s: %w", f.path, err)
+		}
+		f.dirty.Store(true)
+		from += n / cqEntrySize
+		b = b[n:]
+	}
+	return nil
+}
+
+// sync fsyncs the files written since the last sync.
+func (q *consumeQueue) sync() error {
+	q.mu.RLock()
+	files := append([]*cqFile(nil), q.files...)
+	q.mu.RUnlock()
+	for _, f := range files {
+		if f.dirty.Swap(false) {
+			if err := f.f.Sync(); err != nil {
+				f.dirty.Store(true)
+				return fmt.Errorf("store: fsync %s: %w", f.path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// correctMin moves the min offset to the first entry whose data is still in
+// the CommitLog (at or after clMin) and deletes files wholly below it,
+// always keeping the newest file. It returns how many files it removed.
+func (q *consumeQueue) correctMin(clMin int64) (int, error) {
+	removed := 0
+	for {
+		q.mu.RLock()
+		if len(q.files) < 2 {
+			q.mu.RUnlock()
+			break
+		}
+		first, next := q.files[0], q.files[1]
+		q.mu.RUnlock()
+		es, err := q.read(next.base-1, 1)
+		if err != nil || len(es) == 0 || es[0].PhysicalOffset >= clMin {
+			break
+		}
+		q.mu.Lock()
+		q.files = q.files[1:]
+		q.mu.Unlock()
+		_ = first.f.Close()
+		if err := q.fs.Remove(first.path); err != nil {
+			return removed, fmt.Errorf("store: remove consume queue file: %w", err)
+		}
+		removed++
+		q.minOffset.Store(next.base)
+	}
+	// Within the first file, skip entries whose data is gone.
+	lo, hi := q.minOffset.Load(), q.maxOffset.Load()
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		es, err := q.read(mid, 1)
+		if err != nil || len(es) == 0 {
+			return removed, err
+		}
+		if es[0].PhysicalOffset >= clMin {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > q.minOffset.Load() {
+		q.minOffset.Store(lo)
+	}
+	return removed, nil
+}
+
+func (q *consumeQueue) close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var errs []error
+	for _, f := range q.files {
+		errs = append(errs, f.f.Close())
+	}
+	q.files = nil
+	return errors.Join(errs...)
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }

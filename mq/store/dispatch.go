@@ -1,0 +1,174 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"qianlang.io/mq/message"
+)
+
+// dispatchLoop builds the ConsumeQueues and the index from the CommitLog up
+// to the confirmed offset.
+func (s *Store) dispatchLoop() {
+	defer s.wg.Done()
+	d := newDispatcher(s)
+	for {
+		if s.dispatched.Load() >= s.confirmed.Load() {
+			select {
+			case <-s.dispatchWake:
+				continue
+			case <-s.closing:
+				return
+			}
+		}
+		if err := d.run(s.dispatched.Load(), s.confirmed.Load()); err != nil {
+			s.log.Error("dispatch failed; retrying", "offset", s.dispatched.Load(), "err", err)
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-s.closing:
+				return
+			}
+		}
+	}
+}
+
+// dispatchAll dispatches everything up to the confirmed offset on the
+// calling goroutine (recovery and close, when the loop is not running).
+func (s *Store) dispatchAll() error {
+	d := newDispatcher(s)
+	for s.dispatched.Load() < s.confirmed.Load() {
+		if err := d.run(s.dispatched.Load(), s.confirmed.Load()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dispatcher turns CommitLog entries into ConsumeQueue and index entries.
+type dispatcher struct {
+	s       *Store
+	buf     []byte
+	batches map[queueKey]*cqBatch
+	order   []queueKey
+	// indexFrom: records at or after this physical offset are indexed;
+	// recovery sets it so records already in the index are skipped.
+	indexFrom int64
+}
+
+type cqBatch struct {
+	q    *consumeQueue
+	from int64 // queue offset of the first entry in buf
+	buf  []byte
+}
+
+func newDispatcher(s *Store) *dispatcher {
+	return &dispatcher{s: s, batches: make(map[queueKey]*cqBatch), indexFrom: s.indexResume}
+}
+
+// run dispatches one scan's worth of entries in [from, limit) and publishes
+// the result.
+func (d *dispatcher) run(from, limit int64) error {
+	end, stop, err := d.s.clog.scan(from, limit, &d.buf, d.entry)
+	if ferr := d.flushBatches(); ferr != nil {
+		return ferr
+	}
+	if err != nil || stop == stopTorn {
+		return fmt.Errorf("store: dispatch at %d: %w", end, err)
+	}
+	if stop == stopEnd && end < limit {
+		return fmt.Errorf("%w: dispatch found the end of data at %d before the confirmed offset %d", ErrCorrupt, end, limit)
+	}
+	d.s.dmu.Lock()
+	d.s.dispatched.Store(end)
+	d.s.dcond.Broadcast()
+	d.s.dmu.Unlock()
+	return nil
+}
+
+// entry handles one CommitLog entry.
+func (d *dispatcher) entry(off int64, e []byte) error {
+	if EntryType(e[12]) != EntryMessages {
+		return nil
+	}
+	payload := e[entryHeaderSize:]
+	for pos := 0; pos < len(payload); {
+		m, n, err := message.DecodeRecord(payload[pos:])
+		if err != nil {
+			return fmt.Errorf("record at %d: %w", off+entryHeaderSize+int64(pos), err)
+		}
+		d.record(&m)
+		pos += n
+	}
+	return nil
+}
+
+func (d *dispatcher) record(m *message.Message) {
+	k := queueKey{m.Topic, m.QueueID}
+	b := d.batches[k]
+	if b == nil {
+		b = &cqBatch{q: d.s.queueOrCreate(m.Topic, m.QueueID), from: m.QueueOffset}
+		d.batches[k] = b
+		d.order = append(d.order, k)
+	}
+	if m.QueueOffset != b.from+int64(len(b.buf)/cqEntrySize) {
+		// Not contiguous (re-dispatch over a gap): start a new run.
+		if err := b.q.write(b.from, b.buf); err != nil {
+			d.s.log.Error("consume queue write failed", "topic", m.Topic, "queue", m.QueueID, "err", err)
+		}
+		b.from, b.buf = m.QueueOffset, b.buf[:0]
+	}
+	var e [cqEntrySize]byte
+	putCQEntry(e[:], CQEntry{PhysicalOffset: m.PhysicalOffset, Size: m.StoreSize, TagsCode: tagsCode(m)})
+	b.buf = append(b.buf, e[:]...)
+	if d.s.index != nil && m.PhysicalOffset >= d.indexFrom {
+		d.indexKeys(m)
+	}
+}
+
+// tagsCode is the ConsumeQueue tags code of a message: the Java hash of its
+// tag, or 0.
+func tagsCode(m *message.Message) int64 {
+	tag, ok := message.Property(m.Properties, message.PropTags)
+	if !ok {
+		return 0
+	}
+	return message.TagsCode(tag)
+}
+
+func (d *dispatcher) indexKeys(m *message.Message) {
+	put := func(key string) {
+		if err := d.s.index.put(indexKey(m.Topic, key), m.PhysicalOffset, m.StoreTimestamp); err != nil {
+			d.s.log.Error("index write failed", "err", err)
+		}
+	}
+	if v, ok := message.Property(m.Properties, message.PropUniqKey); ok && v != "" {
+		put(v)
+	}
+	if v, ok := message.Property(m.Properties, message.PropKeys); ok {
+		for _, k := range message.Keys(v) {
+			put(k)
+		}
+	}
+}
+
+// flushBatches writes the collected ConsumeQueue entries, one write per
+// queue, and wakes the long polls of each queue.
+func (d *dispatcher) flushBatches() error {
+	var first error
+	listener := d.s.arrival.Load()
+	for _, k := range d.order {
+		b := d.batches[k]
+		if len(b.buf) == 0 {
+			continue
+		}
+		if err := b.q.write(b.from, b.buf); err != nil && first == nil {
+			first = err
+		}
+		if listener != nil {
+			(*listener)(k.topic, k.queueID, b.q.maxOffset.Load())
+		}
+	}
+	clear(d.batches)
+	d.order = d.order[:0]
+	return first
+}

@@ -1,0 +1,105 @@
+// Package store is the broker's message store: one CommitLog shared by all
+// topics, a ConsumeQueue per (topic, queue id) and an IndexFile by message
+// key, all reached through the vfs seam.
+//
+// # Directory layout
+//
+//	<Dir>/FORMAT                              "qianlang-store 1"
+//	<Dir>/lock                                flock held while open
+//	<Dir>/checkpoint                          two 64-byte slots, see below
+//	<CommitLogDir>/<20-digit start offset>    CommitLog segments (1 GiB)
+//	<Dir>/consumequeue/<topic>/<id>/<20-digit start byte offset>
+//	<Dir>/index/<yyyyMMddHHmmssSSS>           IndexFiles
+//
+// # CommitLog
+//
+// The CommitLog is a sequence of entries. An entry is the unit a producer's
+// request becomes, and the unit a Raft group replicates: its header carries
+// a term and an index, so the CommitLog can serve as the Raft log without a
+// second write-ahead log. Entries never span segments; when an entry and an
+// 8-byte marker no longer fit, a blank marker fills the rest of the segment
+// and the entry starts the next one. Segments are preallocated, so zeros
+// mark the end of written data.
+//
+//	| offset | size | field                                           |
+//	|--------|------|-------------------------------------------------|
+//	| 0      | 4    | size of the entry, header included              |
+//	| 4      | 4    | magic 0x514C4531 ("QLE1")                       |
+//	| 8      | 4    | CRC-32C of bytes [12, size)                     |
+//	| 12     | 1    | type: 1 messages, 2 no-op, 3 config, 4 metadata |
+//	| 13     | 3    | reserved, zero                                  |
+//	| 16     | 8    | term                                            |
+//	| 24     | 8    | index                                           |
+//	| 32     | …    | payload                                         |
+//
+//	Blank marker: | 0 | 4 | bytes left in the segment | 4 | 4 | 0x514C4530 |
+//
+// The payload of a messages entry is one or more stored-message records
+// (package message) back to back. A record's PHYSICALOFFSET is the global
+// CommitLog offset of the record itself, inside its entry, so pulls return
+// records straight from the log and offset message ids point at them.
+//
+// # ConsumeQueue
+//
+// One file per 300,000 entries (QueueFileEntries); entry n of the queue is
+// at byte (n - fileBase) * 20 of the file named by fileBase * 20.
+//
+//	| offset | size | field                                   |
+//	|--------|------|-----------------------------------------|
+//	| 0      | 8    | physical offset of the record           |
+//	| 8      | 4    | record size                             |
+//	| 12     | 8    | tags code (Java hash of TAGS, or 0)     |
+//
+// An entry with size 0 is empty (files are sparse until written).
+//
+// # IndexFile
+//
+//	| offset             | size           | field                            |
+//	|--------------------|----------------|----------------------------------|
+//	| 0                  | 8              | store time of the first record   |
+//	| 8                  | 8              | store time of the last record    |
+//	| 16                 | 8              | physical offset of the first     |
+//	| 24                 | 8              | physical offset of the last      |
+//	| 32                 | 4              | hash slot count                  |
+//	| 36                 | 4              | entry count                      |
+//	| 40                 | 4 × slots      | slot: number of the newest entry |
+//	| 40 + 4 × slots     | 20 × entries   | entries, numbered from 1         |
+//
+//	Entry: key hash (4), physical offset (8), seconds since the first
+//	record (4), number of the previous entry in the slot's chain (4).
+//
+// Keys are "topic#key" for every KEYS word and the UNIQ_KEY, hashed as
+// Java's Math.abs(String.hashCode()). The newest file keeps its slot table
+// in memory and appends entries as they come; the header and slots are
+// written when it fills up or the store closes. After a crash its slots are
+// rebuilt by replaying its entries.
+//
+// # Checkpoint
+//
+//	| offset | size | field                                   |
+//	|--------|------|-----------------------------------------|
+//	| 0      | 8    | sequence number                         |
+//	| 8      | 8    | CommitLog offset known fsynced          |
+//	| 16     | 8    | CommitLog offset whose records are in fsynced ConsumeQueues |
+//	| 24     | 8    | time written (ms)                       |
+//	| 60     | 4    | CRC-32C of bytes [0, 60)                |
+//
+// Two copies alternate between offsets 0 and 512; the valid one with the
+// higher sequence number wins.
+//
+// # Threads
+//
+//   - the appender: takes queued puts, assigns offsets, writes entries;
+//   - the sync flusher (SYNC_FLUSH): one fsync per batch of waiting puts;
+//   - the dispatcher: reads confirmed entries and appends ConsumeQueue and
+//     index entries, then wakes long polls;
+//   - the periodic flusher: CommitLog (ASYNC_FLUSH), ConsumeQueues, index,
+//     checkpoint;
+//   - the cleaner: disk usage and retention.
+//
+// # Recovery
+//
+// See (*Store).recover: scan the CommitLog from the checkpoint, cut a torn
+// tail by checksum, drop ConsumeQueue entries past the end, replay the
+// index, re-dispatch from the checkpoint.
+package store

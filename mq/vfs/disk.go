@@ -1,0 +1,150 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Default is the operating system's file system.
+var Default FS = diskFS{}
+
+type diskFS struct{}
+
+type diskFile struct {
+	*os.File
+}
+
+func (f diskFile) Sync() error {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
+func (f diskFile) Size() (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (f diskFile) Preallocate(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return nil // the file system cannot reserve space; writes still work
+	}
+	return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+}
+
+func (diskFS) Create(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return diskFile{f}, nil
+}
+
+func (diskFS) OpenReadWrite(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	return diskFile{f}, nil
+}
+
+func (diskFS) Open(name string) (File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return diskFile{f}, nil
+}
+
+func (diskFS) Remove(name string) error               { return os.Remove(name) }
+func (diskFS) RemoveAll(name string) error            { return os.RemoveAll(name) }
+func (diskFS) Rename(oldname, newname string) error   { return os.Rename(oldname, newname) }
+func (diskFS) MkdirAll(d string, p os.FileMode) error { return os.MkdirAll(d, p) }
+func (diskFS) Stat(name string) (os.FileInfo, error)  { return os.Stat(name) }
+
+func (diskFS) List(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (diskFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("vfs: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (diskFS) Usage(path string) (Usage, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return Usage{}, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return Usage{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}, nil
+}
+
+// diskLocks makes Lock exclusive within the process too: flock locks are
+// per open file description, so a second open in the same process would
+// otherwise succeed on some systems.
+var diskLocks sync.Map
+
+func (diskFS) Lock(name string) (io.Closer, error) {
+	if _, loaded := diskLocks.LoadOrStore(name, true); loaded {
+		return nil, fmt.Errorf("vfs: %s is locked by this process", name)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		diskLocks.Delete(name)
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		diskLocks.Delete(name)
+		return nil, fmt.Errorf("vfs: %s is locked by another process: %w", name, err)
+	}
+	return &diskLock{f: f, name: name}, nil
+}
+
+type diskLock struct {
+	once sync.Once
+	f    *os.File
+	name string
+}
+
+func (l *diskLock) Close() error {
+	var err error
+	l.once.Do(func() {
+		err = l.f.Close() // closing releases the flock
+		diskLocks.Delete(l.name)
+	})
+	return err
+}
