@@ -1,0 +1,390 @@
+// Package cli implements mqadmin's subcommands.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"qianlang.io/mq/admin"
+	"qianlang.io/mq/protocol"
+)
+
+// command is one subcommand.
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+}
+
+// env is what a subcommand works with.
+type env struct {
+	out     io.Writer
+	jsonOut bool
+	namesrv string
+	client  *admin.Client
+}
+
+var commands = []command{
+	{"clusterList", "list clusters, broker groups and their figures", clusterList},
+	{"topicList", "list topics", topicList},
+	{"updateTopic", "create or update a topic on a broker or a whole cluster", updateTopic},
+	{"topicStatus", "show each queue's offsets of a topic", topicStatus},
+	{"consumerProgress", "show consumer groups' progress and lag", consumerProgress},
+}
+
+// Run executes one mqadmin invocation; args start with the subcommand.
+func Run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "help" {
+		printUsage(out)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		fs.SetOutput(out)
+		e := &env{out: out}
+		fs.StringVar(&e.namesrv, "n", "", "NameServer addresses, ip:port;ip:port")
+		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table")
+		return c.run(ctx, e, fs, args[1:])
+	}
+	printUsage(out)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func printUsage(out io.Writer) {
+	fmt.Fprintln(out, "usage: mqadmin <command> [-n namesrvAddr] [flags] [-json]")
+	fmt.Fprintln(out, "commands:")
+	for _, c := range commands {
+		fmt.Fprintf(out, "  %-18s %s\n", c.name, c.usage)
+	}
+}
+
+// parse parses the flags and connects.
+func (e *env) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	c, err := admin.New(e.namesrv)
+	if err != nil {
+		return err
+	}
+	e.client = c
+	return nil
+}
+
+func (e *env) close() {
+	if e.client != nil {
+		_ = e.client.Close()
+	}
+}
+
+// print writes v as JSON, or rows as an aligned table.
+func (e *env) print(v any, header []string, rows [][]string) error {
+	if e.jsonOut {
+		enc := json.NewEncoder(e.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "#"+strings.Join(header, "\t#"))
+	for _, r := range rows {
+		fmt.Fprintln(w, strings.Join(r, "\t"))
+	}
+	return w.Flush()
+}
+
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 10*time.Second)
+}
+
+type brokerRow struct {
+	Cluster    string            `json:"cluster"`
+	BrokerName string            `json:"brokerName"`
+	BrokerID   int64             `json:"brokerId"`
+	Addr       string            `json:"addr"`
+	Runtime    map[string]string `json:"runtime,omitempty"`
+	Error      string            `json:"error,omitempty"`
+}
+
+func clusterList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cluster := fs.String("c", "", "only this cluster")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	defer e.close()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	ci, err := e.client.ClusterInfo(ctx)
+	if err != nil {
+		return err
+	}
+	var list []brokerRow
+	for _, cl := range sortedKeys(ci.ClusterAddrTable) {
+		if *cluster != "" && cl != *cluster {
+			continue
+		}
+		for _, name := range ci.ClusterAddrTable[cl] {
+			bd := ci.BrokerAddrTable[name]
+			for _, id := range sortedIDs(bd.BrokerAddrs) {
+				r := brokerRow{Cluster: cl, BrokerName: name, BrokerID: id, Addr: bd.BrokerAddrs[id]}
+				if rt, err := e.client.BrokerRuntime(ctx, r.Addr); err != nil {
+					r.Error = err.Error()
+				} else {
+					r.Runtime = rt
+				}
+				list = append(list, r)
+			}
+		}
+	}
+	rows := make([][]string, 0, len(list))
+	for _, r := range list {
+		rt := r.Runtime
+		if rt == nil {
+			rt = map[string]string{"writable": "unreachable"}
+		}
+		rows = append(rows, []string{r.Cluster, r.BrokerName, fmt.Sprint(r.BrokerID), r.Addr, orDash(rt["brokerVersionDesc"]),
+			orDash(rt["msgPutTotalTodayNow"]), orDash(rt["msgGetTotalTodayNow"]), orDash(rt["commitLogMaxOffset"]),
+			orDash(rt["commitLogDiskRatio"]), orDash(rt["writable"])})
+	}
+	return e.print(list, []string{"Cluster Name", "Broker Name", "BID", "Addr", "Version", "Put Total", "Get Total", "CommitLog Max", "Disk Ratio", "Writable"}, rows)
+}
+
+func topicList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cluster := fs.String("c", "", "only topics of this cluster")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	defer e.close()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	topics, err := e.client.TopicList(ctx, *cluster)
+	if err != nil {
+		return err
+	}
+	if e.jsonOut {
+		return e.print(topics, nil, nil)
+	}
+	for _, t := range topics {
+		fmt.Fprintln(e.out, t)
+	}
+	return nil
+}
+
+func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	topic := fs.String("t", "", "topic name (required)")
+	brokerAddr := fs.String("b", "", "create on this broker address")
+	cluster := fs.String("c", "", "create on every broker of this cluster")
+	read := fs.Int("r", 8, "read queue count")
+	write := fs.Int("w", 8, "write queue count")
+	perm := fs.Int("p", 6, "permission: 2 write, 4 read, 6 both")
+	order := fs.Bool("o", false, "ordered topic")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	defer e.close()
+	if *topic == "" {
+		return errors.New("updateTopic: -t topic is required")
+	}
+	if (*brokerAddr == "") == (*cluster == "") {
+		return errors.New("updateTopic: give exactly one of -b brokerAddr and -c cluster")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	tc := protocol.TopicConfig{TopicName: *topic, ReadQueueNums: *read, WriteQueueNums: *write, Perm: *perm, Order: *order, TopicFilterType: "SINGLE_TAG"}
+	addrs := []string{*brokerAddr}
+	if *cluster != "" {
+		masters, err := e.client.MasterAddrs(ctx, *cluster)
+		if err != nil {
+			return err
+		}
+		addrs = addrs[:0]
+		for _, bd := range masters {
+			addrs = append(addrs, bd.MasterAddr())
+		}
+	}
+	for _, a := range addrs {
+		if err := e.client.CreateTopic(ctx, a, tc); err != nil {
+			return fmt.Errorf("create topic %s on %s: %w", *topic, a, err)
+		}
+		if !e.jsonOut {
+			fmt.Fprintf(e.out, "create topic to %s success.\n", a)
+		}
+	}
+	if e.jsonOut {
+		return e.print(map[string]any{"brokers": addrs, "topicConfig": tc}, nil, nil)
+	}
+	fmt.Fprintf(e.out, "TopicConfig [topicName=%s, readQueueNums=%d, writeQueueNums=%d, perm=%s, order=%v]\n", tc.TopicName, tc.ReadQueueNums, tc.WriteQueueNums, protocol.PermString(tc.Perm), tc.Order)
+	return nil
+}
+
+func topicStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	topic := fs.String("t", "", "topic name (required)")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	defer e.close()
+	if *topic == "" {
+		return errors.New("topicStatus: -t topic is required")
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	rd, err := e.client.Route(ctx, *topic)
+	if err != nil {
+		return err
+	}
+	var all []protocol.QueueStats
+	for _, bd := range rd.BrokerDatas {
+		if bd.MasterAddr() == "" {
+			continue
+		}
+		st, err := e.client.TopicStats(ctx, bd.MasterAddr(), *topic)
+		if err != nil {
+			return err
+		}
+		all = append(all, st.Queues...)
+	}
+	rows := make([][]string, 0, len(all))
+	for _, q := range all {
+		rows = append(rows, []string{q.BrokerName, fmt.Sprint(q.QueueID), fmt.Sprint(q.MinOffset), fmt.Sprint(q.MaxOffset), formatMillis(q.LastUpdateTimestamp)})
+	}
+	return e.print(all, []string{"Broker Name", "QID", "Min Offset", "Max Offset", "Last Updated"}, rows)
+}
+
+func consumerProgress(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	group := fs.String("g", "", "consumer group (omit to list all groups)")
+	topic := fs.String("t", "", "only this topic")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	defer e.close()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	masters, err := e.client.MasterAddrs(ctx, "")
+	if err != nil {
+		return err
+	}
+	if *group == "" {
+		return groupSummary(ctx, e, masters)
+	}
+	var all []protocol.QueueConsumeStats
+	for _, bd := range masters {
+		st, err := e.client.ConsumeStats(ctx, bd.MasterAddr(), *group, *topic)
+		if err != nil {
+			return err
+		}
+		all = append(all, st.Queues...)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		if a.BrokerName != b.BrokerName {
+			return a.BrokerName < b.BrokerName
+		}
+		return a.QueueID < b.QueueID
+	})
+	var diff int64
+	rows := make([][]string, 0, len(all))
+	for _, q := range all {
+		d := q.BrokerOffset - q.ConsumerOffset
+		diff += d
+		rows = append(rows, []string{q.Topic, q.BrokerName, fmt.Sprint(q.QueueID), fmt.Sprint(q.BrokerOffset), fmt.Sprint(q.ConsumerOffset), fmt.Sprint(d), formatMillis(q.LastTimestamp)})
+	}
+	if e.jsonOut {
+		return e.print(map[string]any{"group": *group, "queues": all, "diffTotal": diff}, nil, nil)
+	}
+	if err := e.print(nil, []string{"Topic", "Broker Name", "QID", "Broker Offset", "Consumer Offset", "Diff", "LastTime"}, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "\nDiff Total: %d\n", diff)
+	return nil
+}
+
+type groupRow struct {
+	Group     string `json:"group"`
+	Count     int    `json:"onlineClients"`
+	Type      string `json:"consumeType"`
+	Model     string `json:"messageModel"`
+	DiffTotal int64  `json:"diffTotal"`
+}
+
+func groupSummary(ctx context.Context, e *env, masters []protocol.BrokerData) error {
+	byGroup := map[string]*groupRow{}
+	for _, bd := range masters {
+		w, err := e.client.SubscriptionGroups(ctx, bd.MasterAddr())
+		if err != nil {
+			return err
+		}
+		for name := range w.SubscriptionGroupTable {
+			r := byGroup[name]
+			if r == nil {
+				r = &groupRow{Group: name}
+				byGroup[name] = r
+			}
+			if st, err := e.client.ConsumeStats(ctx, bd.MasterAddr(), name, ""); err == nil {
+				for _, q := range st.Queues {
+					r.DiffTotal += q.BrokerOffset - q.ConsumerOffset
+				}
+			}
+			if cc, err := e.client.ConsumerConnection(ctx, bd.MasterAddr(), name); err == nil {
+				r.Count = max(r.Count, len(cc.ConnectionSet))
+				r.Type, r.Model = cc.ConsumeType, cc.MessageModel
+			}
+		}
+	}
+	var list []groupRow
+	for _, name := range sortedKeys(byGroup) {
+		list = append(list, *byGroup[name])
+	}
+	rows := make([][]string, 0, len(list))
+	for _, r := range list {
+		rows = append(rows, []string{r.Group, fmt.Sprint(r.Count), orDash(r.Type), orDash(r.Model), fmt.Sprint(r.DiffTotal)})
+	}
+	return e.print(list, []string{"Group", "Count", "Type", "Model", "Diff Total"}, rows)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedIDs(m map[int64]string) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func formatMillis(ms int64) string {
+	if ms <= 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,58 @@
+// Command mqbroker runs a broker.
+//
+//	mqbroker -c broker.conf [-n "ip:port;ip:port"]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"qianlang.io/mq/broker"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	confPath := flag.String("c", "", "broker.conf in Apache's properties format (required)")
+	namesrv := flag.String("n", "", "NameServer addresses, ';'-separated (overrides namesrvAddr)")
+	flag.Parse()
+	if *confPath == "" {
+		fmt.Fprintln(os.Stderr, "mqbroker: -c broker.conf is required")
+		flag.Usage()
+		return 2
+	}
+	cfg, err := broker.LoadConfig(*confPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 2
+	}
+	if *namesrv != "" {
+		cfg.NamesrvAddr = *namesrv
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = log
+	b, err := broker.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mqbroker:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := b.Start(); err != nil {
+		log.Error("start failed", "err", err)
+		_ = b.Close()
+		return 1
+	}
+	fmt.Printf("The broker[%s, %s] boot success. serializeType=JSON and name server is %s\n", cfg.BrokerName, b.Addr(), cfg.NamesrvAddr)
+	<-ctx.Done()
+	if err := b.Close(); err != nil {
+		log.Error("shutdown finished with errors", "err", err)
+		return 1
+	}
+	return 0
+}
