@@ -75,7 +75,7 @@ func TestLitePullConsumer(t *testing.T) {
 	want := bodies("lp", 100)
 	sendAll(t, p, "LitePull", want, "")
 
-	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{c.NamesrvAddr()}), consumer.WithGroupName(unique("lpg")),
+	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer(c.NamesrvAddrs()), consumer.WithGroupName(unique("lpg")),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithPullBatchSize(16))
 	require.NoError(t, err)
 	require.NoError(t, pc.Subscribe("LitePull", consumer.MessageSelector{}))
@@ -101,7 +101,7 @@ func TestPullFrom(t *testing.T) {
 	p := startProducer(t, c)
 	sendAll(t, p, "PullFrom", bodies("pf", 30), "")
 	require.Eventually(t, func() bool { return c.Brokers[0].Store().MaxOffset("PullFrom", 0) == 30 }, 5*time.Second, 5*time.Millisecond)
-	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer([]string{c.NamesrvAddr()}), consumer.WithGroupName(unique("pfg")))
+	pc, err := rocketmq.NewPullConsumer(consumer.WithNameServer(c.NamesrvAddrs()), consumer.WithGroupName(unique("pfg")))
 	require.NoError(t, err)
 	require.NoError(t, pc.Subscribe("PullFrom", consumer.MessageSelector{}))
 	require.NoError(t, pc.Start())

@@ -23,7 +23,7 @@ func unique(name string) string { return fmt.Sprintf("%s_%d", name, time.Now().U
 func startProducer(t *testing.T, c *mqtest.Cluster, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
 	opts = append([]producer.Option{
-		producer.WithNameServer([]string{c.NamesrvAddr()}),
+		producer.WithNameServer(c.NamesrvAddrs()),
 		producer.WithGroupName(unique("pg")),
 		producer.WithInstanceName(unique("p")),
 	}, opts...)
@@ -96,23 +96,30 @@ func (c *collector) waitAll(t *testing.T, want []string, timeout time.Duration) 
 	}, timeout, 20*time.Millisecond, "received %d distinct of %d", c.distinct(), len(want))
 }
 
+type handlerFunc = func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error)
+
 func startPushConsumer(t *testing.T, c *mqtest.Cluster, group, topic string, sel consumer.MessageSelector, col *collector, opts ...consumer.Option) rocketmq.PushConsumer {
 	t.Helper()
+	return startPushConsumerSel(t, c, group, topic, sel, col.handler, opts...)
+}
+
+func startPushConsumerFunc(t *testing.T, c *mqtest.Cluster, group, topic string, h handlerFunc, opts ...consumer.Option) rocketmq.PushConsumer {
+	t.Helper()
+	return startPushConsumerSel(t, c, group, topic, consumer.MessageSelector{}, h, opts...)
+}
+
+func startPushConsumerSel(t *testing.T, c *mqtest.Cluster, group, topic string, sel consumer.MessageSelector, h handlerFunc, opts ...consumer.Option) rocketmq.PushConsumer {
+	t.Helper()
 	opts = append([]consumer.Option{
-		consumer.WithNameServer([]string{c.NamesrvAddr()}),
+		consumer.WithNameServer(c.NamesrvAddrs()),
 		consumer.WithGroupName(group),
 		consumer.WithInstance(unique("c")),
 	}, opts...)
 	pc, err := rocketmq.NewPushConsumer(opts...)
 	require.NoError(t, err)
-	require.NoError(t, pc.Subscribe(topic, sel, col.handler))
+	require.NoError(t, pc.Subscribe(topic, sel, h))
 	require.NoError(t, pc.Start())
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = pc.Shutdown()
-		}
-	})
+	t.Cleanup(func() { _ = pc.Shutdown() })
 	return pc
 }
 

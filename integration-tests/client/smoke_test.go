@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestSmokeSendAndConsume(t *testing.T) {
 	c := mqtest.Start(t, mqtest.Options{})
 	c.CreateTopic("Smoke", 4)
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{c.NamesrvAddr()}), producer.WithGroupName("pg"))
+	p, err := rocketmq.NewProducer(producer.WithNameServer(c.NamesrvAddrs()), producer.WithGroupName("pg"))
 	require.NoError(t, err)
 	require.NoError(t, p.Start())
 	defer p.Shutdown()
@@ -36,7 +36,7 @@ func TestSmokeSendAndConsume(t *testing.T) {
 	}
 	var mu sync.Mutex
 	got := map[byte]bool{}
-	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{c.NamesrvAddr()}), consumer.WithGroupName("cg"),
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer(c.NamesrvAddrs()), consumer.WithGroupName("cg"),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	require.NoError(t, err)
 	require.NoError(t, pc.Subscribe("Smoke", consumer.MessageSelector{}, func(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {

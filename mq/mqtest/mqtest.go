@@ -61,6 +61,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
 	}
+	root := t.TempDir() // before Close is registered: cleanups run last-in first-out
 	c := &Cluster{t: t, opts: opts, log: log}
 	t.Cleanup(c.Close)
 	for i := range opts.Namesrvs {
@@ -79,7 +80,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 		c.Namesrvs = append(c.Namesrvs, s)
 		c.nsAddrs = append(c.nsAddrs, s.Addr())
 	}
-	root := t.TempDir()
 	for i := range opts.Brokers {
 		cfg := broker.DefaultConfig()
 		cfg.BrokerName = fmt.Sprintf("broker-%c", 'a'+i)
