@@ -20,13 +20,13 @@ func OffsetMsgID(storeHost netip.AddrPort, physicalOffset int64) string {
 	var b [28]byte
 	n := 0
 	a := storeHost.Addr().Unmap()
-	if a.Is4() || !a.IsValid() {
+	switch {
+	case !a.IsValid():
+		n += 4
+	case a.Is4():
 		ip := a.As4()
-		if !a.IsValid() {
-			ip = [4]byte{}
-		}
 		n += copy(b[:], ip[:])
-	} else {
+	default:
 		ip := a.As16()
 		n += copy(b[:], ip[:])
 	}

@@ -162,3 +162,12 @@ func TestUniqIDGenerator(t *testing.T) {
 	require.True(t, strings.HasPrefix(a, "C0A80102"))
 	require.Equal(t, strings.ToUpper(a), a)
 }
+
+func TestZeroHostsEncodeAsZeros(t *testing.T) {
+	m := Message{Topic: "T", Body: []byte("b")}
+	raw := AppendRecord(nil, &m)
+	back, _, err := DecodeRecord(raw)
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:0", back.StoreHost.String())
+	require.Equal(t, "00000000000000000000000000000007", OffsetMsgID(netip.AddrPort{}, 7))
+}

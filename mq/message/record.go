@@ -123,13 +123,13 @@ func AppendRecord(dst []byte, m *Message) []byte {
 
 func appendHost(dst []byte, h netip.AddrPort) []byte {
 	a := h.Addr().Unmap()
-	if a.Is4() || !a.IsValid() {
+	switch {
+	case !a.IsValid():
+		dst = append(dst, 0, 0, 0, 0)
+	case a.Is4():
 		b := a.As4()
-		if !a.IsValid() {
-			b = [4]byte{}
-		}
 		dst = append(dst, b[:]...)
-	} else {
+	default:
 		b := a.As16()
 		dst = append(dst, b[:]...)
 	}
