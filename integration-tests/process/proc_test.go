@@ -57,6 +57,7 @@ type proc struct {
 	args    []string
 	logPath string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the current run ended
 }
 
 func start(t *testing.T, name string, args ...string) *proc {
@@ -79,7 +80,19 @@ func (p *proc) run() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
-	go func() { _ = p.cmd.Wait(); _ = logf.Close() }()
+	exited := make(chan struct{})
+	p.exited = exited
+	cmd := p.cmd
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exited) }()
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (p *proc) signal(sig syscall.Signal) {
@@ -94,17 +107,13 @@ func (p *proc) kill9() {
 	p.waitExit()
 }
 
-func (p *proc) waitExit() {
-	for p.cmd.ProcessState == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func (p *proc) waitExit() { <-p.exited }
 
 // restart starts the same command again (same store, same port).
 func (p *proc) restart() { p.run() }
 
 func (p *proc) stop() {
-	if p.cmd == nil || p.cmd.ProcessState != nil {
+	if p.cmd == nil || !p.running() {
 		return
 	}
 	p.signal(syscall.SIGCONT)
