@@ -37,9 +37,10 @@ type Broker struct {
 	ns      *remoting.Client
 	uniq    *message.UniqIDGenerator
 
-	addr      string         // advertised ip:port
-	storeHost netip.AddrPort // addr, parsed
-	startedAt time.Time
+	addr        string         // advertised ip:port
+	clusterProp string         // the CLUSTER property, encoded
+	storeHost   netip.AddrPort // addr, parsed
+	startedAt   time.Time
 
 	registerWake chan struct{}
 	stop         chan struct{}
@@ -78,6 +79,7 @@ func New(cfg Config) (*Broker, error) {
 		holds:        newPullHolds(),
 		registerWake: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
+		clusterProp:  message.PropCluster + "\x01" + cfg.BrokerClusterName + "\x02",
 	}
 	so := cfg.storeOptions()
 	so.Logger = b.log
@@ -96,7 +98,7 @@ func New(cfg Config) (*Broker, error) {
 		}
 	}
 	b.store.SetArrivalListener(b.holds.arrived)
-	b.srv = remoting.NewServer(remoting.HandlerFunc(b.serve), remoting.ServerOptions{
+	b.srv = remoting.NewServer(brokerHandler{b}, remoting.ServerOptions{
 		Logger: b.log,
 		Conn:   remoting.ConnOptions{OnClose: b.connClosed},
 	})
@@ -170,6 +172,22 @@ func (b *Broker) Close() error {
 		b.log.Info("broker stopped", "err", b.closeErr)
 	})
 	return b.closeErr
+}
+
+// brokerHandler serves the broker's requests; sends run inline on the
+// connection's reader goroutine (they only queue work for the store).
+type brokerHandler struct{ b *Broker }
+
+func (h brokerHandler) ServeRemoting(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	return h.b.serve(ctx, c, req)
+}
+
+func (h brokerHandler) Inline(code int32) bool {
+	switch code {
+	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage:
+		return true
+	}
+	return false
 }
 
 // serve routes a request to its handler by code.

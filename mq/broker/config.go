@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -152,18 +151,16 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-var nameRE = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
-
 // Validate checks every option and names each bad key and value.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key string, val any, want string) {
 		errs = append(errs, fmt.Errorf("broker: %s=%v: %s", key, val, want))
 	}
-	if !nameRE.MatchString(c.BrokerClusterName) {
+	if !validName(c.BrokerClusterName) {
 		bad("brokerClusterName", c.BrokerClusterName, "want letters, digits, %, |, - or _")
 	}
-	if !nameRE.MatchString(c.BrokerName) {
+	if !validName(c.BrokerName) {
 		bad("brokerName", c.BrokerName, "want letters, digits, %, |, - or _")
 	}
 	if c.BrokerID != 0 {

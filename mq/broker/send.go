@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"qianlang.io/mq/message"
@@ -89,6 +90,9 @@ func parseSendHeader(req *remoting.Command) (sendHeader, error) {
 const sendAnswerDeadline = 2500 * time.Millisecond
 
 // send stores one message or a batch and answers with its ids and offsets.
+// It runs on the connection's reader goroutine and never blocks on the
+// store: the answer is written from the store's completion callback, or
+// as FLUSH_DISK_TIMEOUT if the store takes longer than the deadline.
 func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	h, err := parseSendHeader(req)
 	if err != nil {
@@ -98,30 +102,54 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	if resp != nil {
 		return resp
 	}
-	msgs, resp := b.buildMessages(c, req, &h, tc)
+	msgs, uniq, resp := b.buildMessages(c, req, &h, tc)
 	if resp != nil {
 		return resp
 	}
-	done := make(chan error, 1)
-	b.store.Put(msgs, func(err error) { done <- err })
-	timer := time.NewTimer(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline))
-	defer timer.Stop()
-	select {
-	case err = <-done:
-	case <-timer.C:
-		// Java's FLUSH_DISK_TIMEOUT: the message may still be stored.
-		b.log.Warn("store did not confirm a send in time", "topic", h.topic)
-		return req.Errorf(remoting.FlushDiskTimeout, "flush disk timeout on broker %s", b.cfg.BrokerName)
+	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq}
+	ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
+	b.store.Put(msgs, ps.done)
+	return nil
+}
+
+// pendingSend is a send waiting for the store.
+type pendingSend struct {
+	b        *Broker
+	c        *remoting.Conn
+	req      *remoting.Command
+	msgs     []*message.Message
+	topic    string
+	uniq     string // the single message's UNIQ_KEY
+	timer    *time.Timer
+	answered atomic.Bool
+}
+
+// timeout answers Java's FLUSH_DISK_TIMEOUT when the store is late: the
+// message may still be stored.
+func (p *pendingSend) timeout() {
+	if p.answered.CompareAndSwap(false, true) {
+		p.b.log.Warn("store did not confirm a send in time", "topic", p.topic)
+		p.c.Respond(p.req, p.req.Errorf(remoting.FlushDiskTimeout, "flush disk timeout on broker %s", p.b.cfg.BrokerName))
 	}
+}
+
+// done is the store's completion callback.
+func (p *pendingSend) done(err error) {
+	p.timer.Stop()
+	if !p.answered.CompareAndSwap(false, true) {
+		return
+	}
+	b := p.b
 	if err != nil {
 		b.stats.putFailures.Add(1)
-		return b.putError(req, err)
+		p.c.Respond(p.req, b.putError(p.req, err))
+		return
 	}
-	for _, m := range msgs {
+	for _, m := range p.msgs {
 		b.stats.putMessages.Add(1)
 		b.stats.putBytes.Add(int64(len(m.Body)))
 	}
-	return b.sendResponse(req, msgs)
+	p.c.Respond(p.req, b.sendResponse(p.req, p.msgs, p.uniq))
 }
 
 // checkSend validates the target and returns its topic config, or an error
@@ -190,8 +218,8 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (protocol.TopicConfig, bool, err
 }
 
 // buildMessages turns the request into stored messages, or an error
-// response.
-func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendHeader, tc protocol.TopicConfig) ([]*message.Message, *remoting.Command) {
+// response. For a single message it also returns its UNIQ_KEY.
+func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendHeader, tc protocol.TopicConfig) ([]*message.Message, string, *remoting.Command) {
 	base := message.Message{
 		Topic: h.topic, QueueID: h.queueID, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 		BornHost: bornHost(c), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
@@ -202,44 +230,59 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 	if !h.batch {
 		m := base
 		m.Flag, m.Body, m.Properties = h.flag, req.Body, h.properties
-		if resp := b.checkMessage(req, &m); resp != nil {
-			return nil, resp
+		known := message.ScanKnown(m.Properties)
+		if resp := b.checkMessage(req, &m, known); resp != nil {
+			return nil, "", resp
 		}
-		if _, ok := message.Property(m.Properties, message.PropUniqKey); !ok {
-			m.Properties = message.SetProperty(m.Properties, message.PropUniqKey, b.uniq.Next(time.Now()))
+		uniq := known.UniqKey
+		if !known.HasUniqKey {
+			uniq = b.uniq.Next(time.Now())
+			m.Properties += message.PropUniqKey + "\x01" + uniq + "\x02"
 		}
-		m.Properties = message.SetProperty(m.Properties, message.PropCluster, b.cfg.BrokerClusterName)
-		return []*message.Message{&m}, nil
+		m.Properties = b.withCluster(m.Properties, known.HasCluster)
+		return []*message.Message{&m}, uniq, nil
 	}
 	items, err := message.DecodeBatch(req.Body)
 	if err != nil {
-		return nil, req.Errorf(remoting.MessageIllegal, "bad batch body: %v", err)
+		return nil, "", req.Errorf(remoting.MessageIllegal, "bad batch body: %v", err)
 	}
 	msgs := make([]*message.Message, len(items))
+	structs := make([]message.Message, len(items))
 	for i, it := range items {
-		m := base
+		m := &structs[i]
+		*m = base
 		m.Flag, m.Body = it.Flag, it.Body
-		m.Properties = message.SetProperty(it.Properties, message.PropCluster, b.cfg.BrokerClusterName)
-		if resp := b.checkMessage(req, &m); resp != nil {
-			return nil, resp
+		known := message.ScanKnown(it.Properties)
+		m.Properties = b.withCluster(it.Properties, known.HasCluster)
+		if resp := b.checkMessage(req, m, known); resp != nil {
+			return nil, "", resp
 		}
-		msgs[i] = &m
+		msgs[i] = m
 	}
-	return msgs, nil
+	return msgs, "", nil
+}
+
+// withCluster adds the CLUSTER property, as Java's broker does (request
+// and reply messages route by it).
+func (b *Broker) withCluster(props string, has bool) string {
+	if has {
+		return message.SetProperty(props, message.PropCluster, b.cfg.BrokerClusterName)
+	}
+	return props + b.clusterProp
 }
 
 // checkMessage applies the per-message rules.
-func (b *Broker) checkMessage(req *remoting.Command, m *message.Message) *remoting.Command {
+func (b *Broker) checkMessage(req *remoting.Command, m *message.Message, known message.Known[string]) *remoting.Command {
 	if len(m.Body) > b.cfg.MaxMessageSize {
 		return req.Errorf(remoting.MessageIllegal, "the message body size %d exceeds maxMessageSize %d", len(m.Body), b.cfg.MaxMessageSize)
 	}
 	if len(m.Properties) > message.MaxPropertiesLen-64 {
 		return req.Errorf(remoting.MessageIllegal, "the message properties size %d exceeds %d", len(m.Properties), message.MaxPropertiesLen-64)
 	}
-	if v, _ := message.Property(m.Properties, message.PropTranMsg); v == "true" || m.SysFlag&message.TransactionMask == message.TransactionPrepared {
+	if known.TranMsg == "true" || m.SysFlag&message.TransactionMask == message.TransactionPrepared {
 		return req.Errorf(remoting.NoPermission, "transactional messages are not enabled on broker %s", b.cfg.BrokerName)
 	}
-	if v, ok := message.Property(m.Properties, message.PropDelay); ok && v != "" && v != "0" {
+	if known.Delay != "" && known.Delay != "0" {
 		return req.Errorf(remoting.MessageIllegal, "delayed messages are not enabled on broker %s", b.cfg.BrokerName)
 	}
 	return nil
@@ -261,18 +304,20 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
 }
 
-func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message) *remoting.Command {
+func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, uniq string) *remoting.Command {
 	resp := req.Response(remoting.Success, "")
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = message.OffsetMsgID(b.storeHost, m.PhysicalOffset)
-	}
-	uniq, _ := message.Property(msgs[0].Properties, message.PropUniqKey)
-	if len(msgs) > 1 {
-		uniq = ""
+	var msgID string
+	if len(msgs) == 1 {
+		msgID = message.OffsetMsgID(b.storeHost, msgs[0].PhysicalOffset)
+	} else {
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = message.OffsetMsgID(b.storeHost, m.PhysicalOffset)
+		}
+		msgID = strings.Join(ids, ",")
 	}
 	resp.ExtFields = remoting.Fields{
-		{Key: "msgId", Value: strings.Join(ids, ",")},
+		{Key: "msgId", Value: msgID},
 		{Key: "queueId", Value: strconv.Itoa(int(msgs[0].QueueID))},
 		{Key: "queueOffset", Value: strconv.FormatInt(msgs[0].QueueOffset, 10)},
 		{Key: "transactionId", Value: uniq},

@@ -52,10 +52,24 @@ func ValidateTopic(topic string) error {
 		return fmt.Errorf("the topic name is empty")
 	case len(topic) > limit:
 		return fmt.Errorf("the topic %q is longer than %d characters", topic, limit)
-	case !nameRE.MatchString(topic):
+	case !validName(topic):
 		return fmt.Errorf("the topic %q contains characters other than letters, digits, %%, |, - and _", topic)
 	}
 	return nil
+}
+
+// validName reports whether s only holds letters, digits, %, |, - and _.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // topicTable is the broker's topics, persisted in config/topics.json in

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +31,18 @@ func OffsetMsgID(storeHost netip.AddrPort, physicalOffset int64) string {
 	}
 	binary.BigEndian.PutUint32(b[n:], uint32(storeHost.Port()))
 	binary.BigEndian.PutUint64(b[n+4:], uint64(physicalOffset))
-	return strings.ToUpper(hex.EncodeToString(b[:n+12]))
+	return upperHex(b[:n+12])
+}
+
+const upperDigits = "0123456789ABCDEF"
+
+// upperHex encodes b as upper-case hex with one allocation.
+func upperHex(b []byte) string {
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = upperDigits[c>>4], upperDigits[c&0xF]
+	}
+	return string(out)
 }
 
 // ParseOffsetMsgID decodes an offset message id (32 or 56 hex characters).
@@ -53,9 +63,12 @@ func ParseOffsetMsgID(id string) (netip.AddrPort, int64, error) {
 
 // TagsCode is the ConsumeQueue tags code of a tag: Java's String.hashCode
 // over UTF-16 code units, sign-extended. An empty tag gives 0.
-func TagsCode(tag string) int64 {
-	var h int32
-	for _, r := range tag {
+func TagsCode(tag string) int64 { return int64(JavaHash(0, tag)) }
+
+// JavaHash continues Java's String.hashCode h over s, so the hash of a
+// concatenation can be computed piece by piece without building it.
+func JavaHash[S ~string | ~[]byte](h int32, s S) int32 {
+	for _, r := range string(s) {
 		if r >= 0x10000 {
 			r1, r2 := utf16.EncodeRune(r)
 			h = 31*h + int32(r1)
@@ -64,7 +77,7 @@ func TagsCode(tag string) int64 {
 		}
 		h = 31*h + int32(r)
 	}
-	return int64(h)
+	return h
 }
 
 // UniqIDGenerator makes UNIQ_KEY values in Java's format: upper-case hex of
@@ -89,7 +102,7 @@ func NewUniqIDGenerator(ip netip.Addr) *UniqIDGenerator {
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(os.Getpid()))
 	b = binary.BigEndian.AppendUint32(b, uint32(time.Now().UnixNano()))
-	return &UniqIDGenerator{prefix: strings.ToUpper(hex.EncodeToString(b))}
+	return &UniqIDGenerator{prefix: upperHex(b)}
 }
 
 // Next returns a new id.
@@ -103,5 +116,5 @@ func (g *UniqIDGenerator) Next(now time.Time) string {
 	var b [6]byte
 	binary.BigEndian.PutUint32(b[:], ms)
 	binary.BigEndian.PutUint16(b[4:], uint16(g.count.Add(1)))
-	return g.prefix + strings.ToUpper(hex.EncodeToString(b[:]))
+	return g.prefix + upperHex(b[:])
 }

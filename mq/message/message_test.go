@@ -171,3 +171,12 @@ func TestZeroHostsEncodeAsZeros(t *testing.T) {
 	require.Equal(t, "0.0.0.0:0", back.StoreHost.String())
 	require.Equal(t, "00000000000000000000000000000007", OffsetMsgID(netip.AddrPort{}, 7))
 }
+
+func TestScanKnown(t *testing.T) {
+	props := EncodeProperties(map[string]string{"TAGS": "A", "KEYS": "k1 k2", "UNIQ_KEY": "U", "DELAY": "3", "TRAN_MSG": "true", "CLUSTER": "C", "X": "y"})
+	k := ScanKnown(props)
+	require.Equal(t, Known[string]{Tags: "A", Keys: "k1 k2", UniqKey: "U", Delay: "3", TranMsg: "true", Cluster: "C", HasUniqKey: true, HasCluster: true}, k)
+	kb := ScanKnown([]byte(props))
+	require.Equal(t, "A", string(kb.Tags))
+	require.False(t, ScanKnown("TAGS\x01A\x02").HasUniqKey)
+}

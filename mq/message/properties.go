@@ -39,22 +39,33 @@ const (
 	valueSep = '\x02'
 )
 
-// Property returns the value of key in the encoded property string s.
-func Property(s, key string) (string, bool) {
+// Property returns the value of key in the encoded properties s (a string
+// or the raw bytes of a record).
+func Property[S ~string | ~[]byte](s S, key string) (S, bool) {
 	for len(s) > 0 {
-		end := strings.IndexByte(s, valueSep)
+		end := indexByte(s, valueSep)
 		item := s
 		if end >= 0 {
 			item, s = s[:end], s[end+1:]
 		} else {
-			s = ""
+			s = s[:0]
 		}
-		sep := strings.IndexByte(item, nameSep)
-		if sep >= 0 && item[:sep] == key {
+		sep := indexByte(item, nameSep)
+		if sep >= 0 && string(item[:sep]) == key {
 			return item[sep+1:], true
 		}
 	}
-	return "", false
+	var zero S
+	return zero, false
+}
+
+func indexByte[S ~string | ~[]byte](s S, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // ParseProperties decodes s into a map. Items without a name separator or
@@ -130,3 +141,44 @@ func DeleteProperty(s, key string) string {
 
 // Keys splits a KEYS property value into its space-separated keys.
 func Keys(v string) []string { return strings.Fields(v) }
+
+// Known holds the properties the broker and the store act on, found in one
+// pass over the encoded properties.
+type Known[S ~string | ~[]byte] struct {
+	Tags, Keys, UniqKey, Delay, TranMsg, Cluster S
+	HasUniqKey, HasCluster                       bool
+}
+
+// ScanKnown extracts the well-known properties of s in one pass.
+func ScanKnown[S ~string | ~[]byte](s S) Known[S] {
+	var k Known[S]
+	for len(s) > 0 {
+		end := indexByte(s, valueSep)
+		item := s
+		if end >= 0 {
+			item, s = s[:end], s[end+1:]
+		} else {
+			s = s[:0]
+		}
+		sep := indexByte(item, nameSep)
+		if sep <= 0 {
+			continue
+		}
+		v := item[sep+1:]
+		switch string(item[:sep]) {
+		case PropTags:
+			k.Tags = v
+		case PropKeys:
+			k.Keys = v
+		case PropUniqKey:
+			k.UniqKey, k.HasUniqKey = v, true
+		case PropDelay:
+			k.Delay = v
+		case PropTranMsg:
+			k.TranMsg = v
+		case PropCluster:
+			k.Cluster, k.HasCluster = v, true
+		}
+	}
+	return k
+}

@@ -148,25 +148,79 @@ const (
 	OffBornHost       = 48
 )
 
+// RecordRef is a stored record's fields with its variable parts as slices
+// of the encoded bytes: decoding it allocates nothing.
+type RecordRef struct {
+	Size           int32
+	QueueID        int32
+	Flag           int32
+	QueueOffset    int64
+	PhysicalOffset int64
+	SysFlag        int32
+	StoreTimestamp int64
+	Topic          []byte
+	Properties     []byte
+	Body           []byte
+}
+
+// ParseRecord decodes the record at the start of b without copying. The
+// record must be well formed, as for DecodeRecord.
+func ParseRecord(b []byte) (RecordRef, error) {
+	var m RecordRef
+	r := reader{b: b}
+	total := int(r.u32())
+	magic := r.u32()
+	if r.err != nil {
+		return m, corrupt("truncated header")
+	}
+	if magic != MagicV1 && magic != MagicV2 {
+		return m, corrupt("magic %#x", magic)
+	}
+	if total < 0 || total > len(b) {
+		return m, corrupt("total size %d exceeds %d bytes", total, len(b))
+	}
+	r.b = b[:total]
+	m.Size = int32(total)
+	r.u32() // body crc
+	m.QueueID = int32(r.u32())
+	m.Flag = int32(r.u32())
+	m.QueueOffset = int64(r.u64())
+	m.PhysicalOffset = int64(r.u64())
+	m.SysFlag = int32(r.u32())
+	r.u64() // born timestamp
+	r.host(m.SysFlag&FlagBornHostV6 != 0)
+	m.StoreTimestamp = int64(r.u64())
+	r.host(m.SysFlag&FlagStoreHostV6 != 0)
+	r.u32() // reconsume times
+	r.u64() // prepared transaction offset
+	m.Body = r.bytes(int(r.u32()))
+	topicLen := int(r.u8())
+	if magic == MagicV2 {
+		topicLen = topicLen<<8 | int(r.u8())
+	}
+	m.Topic = r.bytes(topicLen)
+	m.Properties = r.bytes(int(r.u16()))
+	if r.err != nil {
+		return m, corrupt("%v", r.err)
+	}
+	if r.off != total {
+		return m, corrupt("fields end at %d, total size %d", r.off, total)
+	}
+	return m, nil
+}
+
 // DecodeRecord decodes the record at the start of b and returns it with its
 // size. Body aliases b. The record must be well formed: a V1 or V2 magic,
 // lengths that stay inside TOTALSIZE and add up to it exactly.
 func DecodeRecord(b []byte) (Message, int, error) {
 	var m Message
-	r := reader{b: b}
-	total := int(r.u32())
-	magic := r.u32()
-	if r.err != nil {
-		return m, 0, corrupt("truncated header")
+	ref, err := ParseRecord(b)
+	if err != nil {
+		return m, 0, err
 	}
-	if magic != MagicV1 && magic != MagicV2 {
-		return m, 0, corrupt("magic %#x", magic)
-	}
-	if total < 0 || total > len(b) {
-		return m, 0, corrupt("total size %d exceeds %d bytes", total, len(b))
-	}
-	r.b = b[:total]
-	m.StoreSize = int32(total)
+	r := reader{b: b[:ref.Size]}
+	r.off = 8
+	m.StoreSize = ref.Size
 	m.BodyCRC = r.u32()
 	m.QueueID = int32(r.u32())
 	m.Flag = int32(r.u32())
@@ -179,20 +233,10 @@ func DecodeRecord(b []byte) (Message, int, error) {
 	m.StoreHost = r.host(m.SysFlag&FlagStoreHostV6 != 0)
 	m.ReconsumeTimes = int32(r.u32())
 	m.PreparedTransactionOffset = int64(r.u64())
-	m.Body = r.bytes(int(r.u32()))
-	topicLen := int(r.u8())
-	if magic == MagicV2 {
-		topicLen = topicLen<<8 | int(r.u8())
-	}
-	m.Topic = string(r.bytes(topicLen))
-	m.Properties = string(r.bytes(int(r.u16())))
-	if r.err != nil {
-		return m, 0, corrupt("%v", r.err)
-	}
-	if r.off != total {
-		return m, 0, corrupt("fields end at %d, total size %d", r.off, total)
-	}
-	return m, total, nil
+	m.Body = ref.Body
+	m.Topic = string(ref.Topic)
+	m.Properties = string(ref.Properties)
+	return m, int(ref.Size), nil
 }
 
 func corrupt(format string, args ...any) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,15 @@ var ErrTimeout = errors.New("remoting: timeout waiting for response")
 // cancelled when the connection closes.
 type Handler interface {
 	ServeRemoting(ctx context.Context, c *Conn, req *Command) *Command
+}
+
+// InlineHandler is a Handler that serves some request codes on the
+// connection's reader goroutine instead of a goroutine of their own. It is
+// for handlers that never block — typically ones that queue the work and
+// answer later with Respond — and saves a goroutine per request.
+type InlineHandler interface {
+	Handler
+	Inline(code int32) bool
 }
 
 // HandlerFunc adapts a function to Handler.
@@ -296,6 +306,12 @@ func (c *Conn) readLoop() {
 			c.deliver(cmd)
 			continue
 		}
+		if ih, ok := c.handler.(InlineHandler); ok && ih.Inline(cmd.Code) {
+			if resp := ih.ServeRemoting(c.ctx, c, cmd); resp != nil {
+				c.Respond(cmd, resp)
+			}
+			continue
+		}
 		select {
 		case c.inflight <- struct{}{}:
 		case <-c.done:
@@ -335,9 +351,14 @@ func (c *Conn) serve(req *Command) {
 	} else {
 		resp = c.handler.ServeRemoting(c.ctx, c, req)
 	}
-	if resp == nil {
-		return
+	if resp != nil {
+		c.Respond(req, resp)
 	}
+}
+
+// Respond writes resp as the response to req. Handlers that return nil use
+// it to answer later, from any goroutine.
+func (c *Conn) Respond(req, resp *Command) {
 	resp.Opaque = req.Opaque
 	resp.Flag |= FlagResponse
 	_ = c.Send(resp)
@@ -352,6 +373,9 @@ func (c *Conn) writeLoop() {
 		case <-c.done:
 			return
 		}
+		// Let the goroutines that are about to queue frames (a batch of
+		// completions) do so, so one write carries them all.
+		runtime.Gosched()
 		for {
 			c.wmu.Lock()
 			buf := c.wbuf

@@ -90,9 +90,13 @@ func appendJSONString(dst []byte, s string) []byte {
 // decodeJSONHeader parses a JSON header into c. It accepts what Java and Go
 // peers emit: unknown fields are skipped, remark and extFields may be null,
 // and non-string extFields values are kept as their JSON text.
+//
+// The header is converted to one string up front; keys and values without
+// escapes are substrings of it, so a typical header costs a handful of
+// allocations.
 func decodeJSONHeader(data []byte, c *Command) error {
-	p := jsonParser{data: data}
-	if err := p.object(func(key []byte) error { return p.headerField(string(key), c) }); err != nil {
+	p := jsonParser{data: string(data)}
+	if err := p.object(func(key string) error { return p.headerField(key, c) }); err != nil {
 		return err
 	}
 	p.skipSpace()
@@ -103,9 +107,8 @@ func decodeJSONHeader(data []byte, c *Command) error {
 }
 
 type jsonParser struct {
-	data []byte
+	data string
 	pos  int
-	buf  []byte // scratch for unescaping keys
 }
 
 func (p *jsonParser) errorf(format string, args ...any) error {
@@ -168,7 +171,7 @@ func (p *jsonParser) expect(b byte) error {
 
 // object parses {"k":v,...}, calling field with each key positioned at its
 // value; field must consume the value.
-func (p *jsonParser) object(field func(key []byte) error) error {
+func (p *jsonParser) object(field func(key string) error) error {
 	if err := p.expect('{'); err != nil {
 		return err
 	}
@@ -181,7 +184,7 @@ func (p *jsonParser) object(field func(key []byte) error) error {
 		return nil
 	}
 	for {
-		key, err := p.stringBytes()
+		key, err := p.str()
 		if err != nil {
 			return err
 		}
@@ -207,6 +210,10 @@ func (p *jsonParser) object(field func(key []byte) error) error {
 	}
 }
 
+// extFieldsCap is the capacity given to a decoded extFields slice: the Go
+// client's send header has 13 entries.
+const extFieldsCap = 16
+
 func (p *jsonParser) extFields(c *Command) error {
 	ch, err := p.peek()
 	if err != nil {
@@ -215,13 +222,15 @@ func (p *jsonParser) extFields(c *Command) error {
 	if ch == 'n' {
 		return p.literal("null")
 	}
-	return p.object(func(key []byte) error {
-		k := string(key)
+	if c.ExtFields == nil {
+		c.ExtFields = make(Fields, 0, extFieldsCap)
+	}
+	return p.object(func(key string) error {
 		v, err := p.scalarText()
 		if err != nil {
 			return err
 		}
-		c.ExtFields = append(c.ExtFields, Field{k, v})
+		c.ExtFields = append(c.ExtFields, Field{key, v})
 		return nil
 	})
 }
@@ -235,8 +244,7 @@ func (p *jsonParser) nullableString() (string, error) {
 	if c == 'n' {
 		return "", p.literal("null")
 	}
-	b, err := p.stringBytes()
-	return string(b), err
+	return p.str()
 }
 
 // scalarText parses a string, number, boolean or null and returns its text
@@ -248,8 +256,7 @@ func (p *jsonParser) scalarText() (string, error) {
 	}
 	switch {
 	case c == '"':
-		b, err := p.stringBytes()
-		return string(b), err
+		return p.str()
 	case c == 'n':
 		return "", p.literal("null")
 	case c == 't':
@@ -257,8 +264,7 @@ func (p *jsonParser) scalarText() (string, error) {
 	case c == 'f':
 		return "false", p.literal("false")
 	case c == '-' || (c >= '0' && c <= '9'):
-		b, err := p.number()
-		return string(b), err
+		return p.number()
 	}
 	return "", p.errorf("want a scalar, have %q", c)
 }
@@ -268,7 +274,7 @@ func (p *jsonParser) int32() (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := strconv.ParseInt(string(b), 10, 32)
+	n, err := strconv.ParseInt(b, 10, 32)
 	if err != nil {
 		return 0, p.errorf("bad integer %q", b)
 	}
@@ -277,7 +283,7 @@ func (p *jsonParser) int32() (int32, error) {
 
 func (p *jsonParser) literal(lit string) error {
 	p.skipSpace()
-	if len(p.data)-p.pos < len(lit) || string(p.data[p.pos:p.pos+len(lit)]) != lit {
+	if len(p.data)-p.pos < len(lit) || p.data[p.pos:p.pos+len(lit)] != lit {
 		return p.errorf("want %s", lit)
 	}
 	p.pos += len(lit)
@@ -285,7 +291,7 @@ func (p *jsonParser) literal(lit string) error {
 }
 
 // number scans a JSON number and returns its text.
-func (p *jsonParser) number() ([]byte, error) {
+func (p *jsonParser) number() (string, error) {
 	p.skipSpace()
 	start := p.pos
 	if p.pos < len(p.data) && p.data[p.pos] == '-' {
@@ -304,17 +310,16 @@ func (p *jsonParser) number() ([]byte, error) {
 		break
 	}
 	if digits == 0 {
-		return nil, p.errorf("bad number")
+		return "", p.errorf("bad number")
 	}
 	return p.data[start:p.pos], nil
 }
 
-// stringBytes parses a string literal. The result aliases the input when the
-// literal has no escapes, and the parser's scratch buffer otherwise, so the
-// caller must copy it before the next call.
-func (p *jsonParser) stringBytes() ([]byte, error) {
+// str parses a string literal; without escapes the result is a substring of
+// the header.
+func (p *jsonParser) str() (string, error) {
 	if err := p.expect('"'); err != nil {
-		return nil, err
+		return "", err
 	}
 	start := p.pos
 	for p.pos < len(p.data) {
@@ -327,31 +332,31 @@ func (p *jsonParser) stringBytes() ([]byte, error) {
 			return p.unescape(start)
 		}
 		if c < 0x20 {
-			return nil, p.errorf("control character in string")
+			return "", p.errorf("control character in string")
 		}
 		p.pos++
 	}
-	return nil, p.errorf("unterminated string")
+	return "", p.errorf("unterminated string")
 }
 
-func (p *jsonParser) unescape(start int) ([]byte, error) {
-	out := append(p.buf[:0], p.data[start:p.pos]...)
+func (p *jsonParser) unescape(start int) (string, error) {
+	out := make([]byte, 0, 2*(p.pos-start)+16)
+	out = append(out, p.data[start:p.pos]...)
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			p.buf = out
-			return out, nil
+			return string(out), nil
 		case c < 0x20:
-			return nil, p.errorf("control character in string")
+			return "", p.errorf("control character in string")
 		case c != '\\':
 			out = append(out, c)
 			p.pos++
 			continue
 		}
 		if p.pos+1 >= len(p.data) {
-			return nil, p.errorf("unterminated escape")
+			return "", p.errorf("unterminated escape")
 		}
 		e := p.data[p.pos+1]
 		p.pos += 2
@@ -371,14 +376,14 @@ func (p *jsonParser) unescape(start int) ([]byte, error) {
 		case 'u':
 			r, err := p.unicodeEscape()
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return nil, p.errorf("bad escape \\%c", e)
+			return "", p.errorf("bad escape \\%c", e)
 		}
 	}
-	return nil, p.errorf("unterminated string")
+	return "", p.errorf("unterminated string")
 }
 
 // unicodeEscape decodes the XXXX of \uXXXX (already past "\u"), joining
@@ -409,7 +414,8 @@ func (p *jsonParser) hex4() (rune, bool) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range p.data[p.pos : p.pos+4] {
+	for i := range 4 {
+		c := p.data[p.pos+i]
 		r <<= 4
 		switch {
 		case c >= '0' && c <= '9':
@@ -441,7 +447,7 @@ func (p *jsonParser) skipValue(depth int) error {
 	}
 	switch c {
 	case '{':
-		return p.object(func([]byte) error { return p.skipValue(depth + 1) })
+		return p.object(func(string) error { return p.skipValue(depth + 1) })
 	case '[':
 		return p.skipArray(depth)
 	default:

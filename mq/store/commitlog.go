@@ -156,11 +156,13 @@ func (l *commitLog) createSegment(base int64) error {
 		_ = l.fs.Remove(path)
 		return err
 	}
+	// A sparse file: ext4's delayed allocation reserves blocks at write
+	// time (so a full disk fails the write, not the fsync). fallocate's
+	// unwritten extents are not used: converting them as data lands costs
+	// several times the CPU of the copy itself. WarmSegments writes real
+	// zeros instead, which makes later fsyncs cheaper.
 	if err := f.Truncate(l.segSize); err != nil {
 		return fail(fmt.Errorf("store: size segment: %w", err))
-	}
-	if err := f.Preallocate(0, l.segSize); err != nil {
-		return fail(fmt.Errorf("store: preallocate segment: %w", err))
 	}
 	if l.warm {
 		if err := warm(f, l.segSize); err != nil {
@@ -311,9 +313,6 @@ func (l *commitLog) truncate(off int64) error {
 		}
 		if err := seg.f.Truncate(l.segSize); err != nil {
 			return fmt.Errorf("store: re-extend segment: %w", err)
-		}
-		if err := seg.f.Preallocate(rel, l.segSize-rel); err != nil {
-			return fmt.Errorf("store: preallocate segment: %w", err)
 		}
 	}
 	if len(drop) > 0 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -47,6 +48,7 @@ func (s *Store) dispatchAll() error {
 // dispatcher turns CommitLog entries into ConsumeQueue and index entries.
 type dispatcher struct {
 	s       *Store
+	topics  map[string]string
 	buf     []byte
 	batches map[queueKey]*cqBatch
 	order   []queueKey
@@ -62,7 +64,7 @@ type cqBatch struct {
 }
 
 func newDispatcher(s *Store) *dispatcher {
-	return &dispatcher{s: s, batches: make(map[queueKey]*cqBatch), indexFrom: s.indexResume}
+	return &dispatcher{s: s, topics: make(map[string]string), batches: make(map[queueKey]*cqBatch), indexFrom: s.indexResume}
 }
 
 // run dispatches one scan's worth of entries in [from, limit) and publishes
@@ -92,61 +94,73 @@ func (d *dispatcher) entry(off int64, e []byte) error {
 	}
 	payload := e[entryHeaderSize:]
 	for pos := 0; pos < len(payload); {
-		m, n, err := message.DecodeRecord(payload[pos:])
+		m, err := message.ParseRecord(payload[pos:])
 		if err != nil {
 			return fmt.Errorf("record at %d: %w", off+entryHeaderSize+int64(pos), err)
 		}
 		d.record(&m)
-		pos += n
+		pos += int(m.Size)
 	}
 	return nil
 }
 
-func (d *dispatcher) record(m *message.Message) {
-	k := queueKey{m.Topic, m.QueueID}
+// topic returns the topic as a string, reusing one string per topic.
+func (d *dispatcher) topic(b []byte) string {
+	if t, ok := d.topics[string(b)]; ok {
+		return t
+	}
+	t := string(b)
+	if len(d.topics) > 4096 {
+		clear(d.topics)
+	}
+	d.topics[t] = t
+	return t
+}
+
+func (d *dispatcher) record(m *message.RecordRef) {
+	topic := d.topic(m.Topic)
+	k := queueKey{topic, m.QueueID}
 	b := d.batches[k]
 	if b == nil {
-		b = &cqBatch{q: d.s.queueOrCreate(m.Topic, m.QueueID), from: m.QueueOffset}
+		b = &cqBatch{q: d.s.queueOrCreate(topic, m.QueueID), from: m.QueueOffset}
 		d.batches[k] = b
 		d.order = append(d.order, k)
 	}
 	if m.QueueOffset != b.from+int64(len(b.buf)/cqEntrySize) {
 		// Not contiguous (re-dispatch over a gap): start a new run.
 		if err := b.q.write(b.from, b.buf); err != nil {
-			d.s.log.Error("consume queue write failed", "topic", m.Topic, "queue", m.QueueID, "err", err)
+			d.s.log.Error("consume queue write failed", "topic", topic, "queue", m.QueueID, "err", err)
 		}
 		b.from, b.buf = m.QueueOffset, b.buf[:0]
 	}
+	known := message.ScanKnown(m.Properties)
 	var e [cqEntrySize]byte
-	putCQEntry(e[:], CQEntry{PhysicalOffset: m.PhysicalOffset, Size: m.StoreSize, TagsCode: tagsCode(m)})
+	putCQEntry(e[:], CQEntry{PhysicalOffset: m.PhysicalOffset, Size: m.Size, TagsCode: int64(message.JavaHash(0, known.Tags))})
 	b.buf = append(b.buf, e[:]...)
 	if d.s.index != nil && m.PhysicalOffset >= d.indexFrom {
-		d.indexKeys(m)
+		d.indexKeys(topic, m, known)
 	}
 }
 
-// tagsCode is the ConsumeQueue tags code of a message: the Java hash of its
-// tag, or 0.
-func tagsCode(m *message.Message) int64 {
-	tag, ok := message.Property(m.Properties, message.PropTags)
-	if !ok {
-		return 0
-	}
-	return message.TagsCode(tag)
-}
-
-func (d *dispatcher) indexKeys(m *message.Message) {
-	put := func(key string) {
-		if err := d.s.index.put(indexKey(m.Topic, key), m.PhysicalOffset, m.StoreTimestamp); err != nil {
+func (d *dispatcher) indexKeys(topic string, m *message.RecordRef, known message.Known[[]byte]) {
+	put := func(key []byte) {
+		if len(key) == 0 {
+			return
+		}
+		if err := d.s.index.put(keyHashBytes(topic, key), m.PhysicalOffset, m.StoreTimestamp); err != nil {
 			d.s.log.Error("index write failed", "err", err)
 		}
 	}
-	if v, ok := message.Property(m.Properties, message.PropUniqKey); ok && v != "" {
-		put(v)
-	}
-	if v, ok := message.Property(m.Properties, message.PropKeys); ok {
-		for _, k := range message.Keys(v) {
-			put(k)
+	put(known.UniqKey)
+	if v := known.Keys; len(v) > 0 {
+		for len(v) > 0 {
+			i := bytes.IndexByte(v, ' ')
+			if i < 0 {
+				put(v)
+				break
+			}
+			put(v[:i])
+			v = v[i+1:]
 		}
 	}
 }

@@ -297,7 +297,7 @@ func (s *Store) QueryByKey(topic, key string, maxNum int, begin, end int64) ([][
 	if s.index == nil {
 		return nil, ErrIndexDisabled
 	}
-	phys, err := s.index.lookup(indexKey(topic, key), begin, end, maxNum*2+8)
+	phys, err := s.index.lookup(keyHash(topic, key), begin, end, maxNum*2+8)
 	if err != nil {
 		return nil, err
 	}

@@ -50,9 +50,18 @@ func indexEntryOffset(slotCount, n int) int64 {
 	return indexHeaderSize + int64(slotCount)*4 + int64(n-1)*indexEntrySize
 }
 
-// keyHash is Java's Math.abs(String.hashCode()) of the index key.
-func keyHash(key string) uint32 {
-	h := int32(message.TagsCode(key))
+// keyHash is Java's Math.abs(String.hashCode()) of the index key
+// "topic#key", computed without building the key.
+func keyHash(topic, key string) uint32 {
+	return absHash(message.JavaHash(message.JavaHash(message.JavaHash(0, topic), "#"), key))
+}
+
+// keyHashBytes is keyHash for a key in a record's bytes.
+func keyHashBytes(topic string, key []byte) uint32 {
+	return absHash(message.JavaHash(message.JavaHash(message.JavaHash(0, topic), "#"), key))
+}
+
+func absHash(h int32) uint32 {
 	if h < 0 {
 		if h == -1<<31 {
 			return 0
@@ -62,11 +71,9 @@ func keyHash(key string) uint32 {
 	return uint32(h)
 }
 
-func indexKey(topic, key string) string { return topic + "#" + key }
-
 // add indexes key for the record at phy stored at ts. It reports false when
 // the file is full, and whether enough entries are buffered to write them.
-func (x *indexFile) add(key string, phy, ts int64) (added, flush bool) {
+func (x *indexFile) add(h uint32, phy, ts int64) (added, flush bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.count >= x.maxCount {
@@ -75,7 +82,6 @@ func (x *indexFile) add(key string, phy, ts int64) (added, flush bool) {
 	if x.count == 0 {
 		x.beginTS, x.beginPhy = ts, phy
 	}
-	h := keyHash(key)
 	slot := int(h % uint32(x.slotCount))
 	n := x.count + 1
 	var e [indexEntrySize]byte
@@ -135,15 +141,14 @@ func (x *indexFile) slotLocked(slot int) (uint32, error) {
 	return binary.BigEndian.Uint32(b[:]), nil
 }
 
-// lookup returns the physical offsets indexed under key with a store time in
-// [begin, end] ms, newest first, at most max.
-func (x *indexFile) lookup(key string, begin, end int64, max int) ([]int64, error) {
+// lookup returns the physical offsets indexed under key hash h with a store
+// time in [begin, end] ms, newest first, at most max.
+func (x *indexFile) lookup(h uint32, begin, end int64, max int) ([]int64, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.count == 0 || x.endTS < begin || x.beginTS > end {
 		return nil, nil
 	}
-	h := keyHash(key)
 	n, err := x.slotLocked(int(h % uint32(x.slotCount)))
 	if err != nil {
 		return nil, err
@@ -398,14 +403,14 @@ func (s *indexService) create(ts int64) (*indexFile, error) {
 	return x, nil
 }
 
-// put indexes key (already "topic#key") for a record.
-func (s *indexService) put(key string, phy, ts int64) error {
+// put indexes a key hash (keyHash) for a record.
+func (s *indexService) put(h uint32, phy, ts int64) error {
 	for range 2 {
 		x, err := s.active(ts)
 		if err != nil {
 			return err
 		}
-		if added, flush := x.add(key, phy, ts); added {
+		if added, flush := x.add(h, phy, ts); added {
 			if flush {
 				return x.writePending()
 			}
@@ -439,13 +444,13 @@ func (s *indexService) sync() error {
 }
 
 // lookup searches every file overlapping [begin, end], newest first.
-func (s *indexService) lookup(key string, begin, end int64, max int) ([]int64, error) {
+func (s *indexService) lookup(h uint32, begin, end int64, max int) ([]int64, error) {
 	s.mu.RLock()
 	files := append([]*indexFile(nil), s.files...)
 	s.mu.RUnlock()
 	var out []int64
 	for i := len(files) - 1; i >= 0 && len(out) < max; i-- {
-		got, err := files[i].lookup(key, begin, end, max-len(out))
+		got, err := files[i].lookup(h, begin, end, max-len(out))
 		if err != nil {
 			return out, err
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -261,6 +262,9 @@ func (s *Store) appendLoop() {
 			return
 		}
 		for {
+			// Let the goroutines about to queue puts do so: bigger batches
+			// mean fewer, larger writes.
+			runtime.Gosched()
 			s.pmu.Lock()
 			reqs := s.pending
 			s.pending = nil

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +22,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	confPath := flag.String("c", "", "broker.conf in Apache's properties format (required)")
 	namesrv := flag.String("n", "", "NameServer addresses, ';'-separated (overrides namesrvAddr)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (for profiling)")
 	flag.Parse()
 	if *confPath == "" {
 		fmt.Fprintln(os.Stderr, "mqbroker: -c broker.conf is required")
@@ -36,6 +39,9 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
+	if *pprofAddr != "" {
+		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mqbroker:", err)

@@ -1,0 +1,28 @@
+// Command qlbench is the load generator of the load-test harness.
+//
+//	qlbench topic   -n ns -t topic [-queues 8]
+//	qlbench produce -client native|official|nats -n ns -t topic -size 1024 -duration 10s [-window 256] [-conns 4] [-rate 0] [-batch 1] [-watch-pid pid,...]
+//	qlbench consume -client native|official -n ns -t topic [-expect n]
+//
+// Every command prints one result line; -json prints JSON instead.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"qianlang.io/integration-tests/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := loadgen.Main(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "qlbench:", err)
+		stop()
+		os.Exit(1)
+	}
+}

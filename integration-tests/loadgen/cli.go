@@ -1,0 +1,198 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"qianlang.io/mq/admin"
+	"qianlang.io/mq/protocol"
+)
+
+// Report is one command's machine-readable output.
+type Report struct {
+	Command    string  `json:"command"`
+	Client     string  `json:"client"`
+	Size       int     `json:"size"`
+	Window     int     `json:"window"`
+	Conns      int     `json:"conns"`
+	Rate       int     `json:"rate"`
+	Batch      int     `json:"batch"`
+	Result     Result  `json:"result"`
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	ServerCPU  float64 `json:"server_cpu_s,omitempty"`
+	// CPUPerMillion is server CPU-seconds per million messages.
+	CPUPerMillion float64 `json:"server_cpu_s_per_million,omitempty"`
+}
+
+// Main runs qlbench with args and writes its result to out.
+func Main(ctx context.Context, args []string, out io.Writer) error {
+	rlog.SetLogLevel("error")
+	if len(args) == 0 {
+		return errors.New("usage: qlbench topic|produce|consume [flags]")
+	}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	namesrv := fs.String("n", "127.0.0.1:9876", "NameServer address")
+	topic := fs.String("t", "BenchTopic", "topic")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	switch args[0] {
+	case "topic":
+		queues := fs.Int("queues", 8, "queues")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return createTopic(ctx, *namesrv, *topic, *queues)
+	case "produce":
+		return produceCmd(ctx, fs, args[1:], namesrv, topic, jsonOut, out)
+	case "consume":
+		client := fs.String("client", "native", "native or official")
+		expect := fs.Int64("expect", 0, "messages to wait for (official client)")
+		batch := fs.Int("pull-batch", 32, "messages per pull (native)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		var r Result
+		var err error
+		switch *client {
+		case "native":
+			r, err = ConsumeNative(ctx, *namesrv, *topic, *batch)
+		case "official":
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			defer cancel()
+			r, err = ConsumeOfficial(cctx, *namesrv, *topic, *expect)
+		default:
+			return fmt.Errorf("unknown client %q", *client)
+		}
+		if err != nil {
+			return err
+		}
+		return report(out, *jsonOut, Report{Command: "consume", Client: *client, Result: r})
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, topic *string, jsonOut *bool, out io.Writer) error {
+	client := fs.String("client", "native", "native, official or nats")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL (client nats)")
+	replicas := fs.Int("replicas", 1, "JetStream stream replicas (client nats)")
+	watch := fs.String("watch-pid", "", "comma-separated server pids to sample for RSS and CPU")
+	var o Options
+	fs.IntVar(&o.Size, "size", 1024, "message bytes")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time")
+	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "discarded warm-up time")
+	fs.IntVar(&o.Window, "window", 256, "messages in flight in all (closed loop)")
+	fs.IntVar(&o.Conns, "conns", 4, "connections (native), producers (official, nats)")
+	fs.IntVar(&o.Rate, "rate", 0, "messages per second (open loop); 0 means closed loop")
+	fs.IntVar(&o.Batch, "batch", 1, "messages per request (native)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var senders []Sender
+	var err error
+	switch *client {
+	case "native":
+		senders, err = NewNativeSenders(ctx, *namesrv, *topic, o.Conns)
+	case "official":
+		senders, err = NewOfficialSenders(*namesrv, *topic, o.Conns)
+	case "nats":
+		senders, err = NewNATSSenders(ctx, *natsURL, "BENCH", *topic, *replicas, o.Conns, o.Window)
+	default:
+		return fmt.Errorf("unknown client %q", *client)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range senders {
+			_ = s.Close()
+		}
+	}()
+	if term.IsTerminal(int(os.Stderr.Fd())) && !*jsonOut {
+		bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(*client+" produce"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("msgs"), progressbar.OptionThrottle(200*time.Millisecond))
+		o.Progress = func(n int64) { _ = bar.Add64(n) }
+		defer func() { _ = bar.Finish(); fmt.Fprintln(os.Stderr) }()
+	}
+	var w *ProcWatch
+	if *watch != "" {
+		var pids []int
+		for _, p := range strings.Split(*watch, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil {
+				return fmt.Errorf("-watch-pid %q: %w", *watch, err)
+			}
+			pids = append(pids, pid)
+		}
+		w = WatchProcs(pids)
+	}
+	r, err := Produce(ctx, senders, o)
+	if err != nil {
+		return err
+	}
+	rep := Report{Command: "produce", Client: *client, Size: o.Size, Window: o.Window, Conns: o.Conns, Rate: o.Rate, Batch: max(o.Batch, 1), Result: r}
+	if w != nil {
+		peak, cpu := w.Stop()
+		rep.PeakRSSMiB = float64(peak) / (1 << 20)
+		rep.ServerCPU = cpu
+		// CPU covers warm-up too: count every message sent meanwhile.
+		sent := r.MsgsPerS * (o.Duration + o.Warmup).Seconds()
+		if sent > 0 {
+			rep.CPUPerMillion = cpu / sent * 1e6
+		}
+	}
+	return report(out, *jsonOut, rep)
+}
+
+func report(out io.Writer, jsonOut bool, r Report) error {
+	if jsonOut {
+		return json.NewEncoder(out).Encode(r)
+	}
+	extra := ""
+	if r.PeakRSSMiB > 0 {
+		extra = fmt.Sprintf(", server peak RSS %.0f MiB, %.1f server CPU-s per 10^6 msgs", r.PeakRSSMiB, r.CPUPerMillion)
+	}
+	_, err := fmt.Fprintf(out, "%s %s size=%d: %s%s\n", r.Command, r.Client, r.Size, r.Result, extra)
+	return err
+}
+
+func createTopic(ctx context.Context, namesrv, topic string, queues int) error {
+	a, err := admin.New(namesrv)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		masters, err := a.MasterAddrs(ctx, "")
+		if err == nil && len(masters) > 0 {
+			for _, bd := range masters {
+				tc := protocol.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}
+				if err := a.CreateTopic(ctx, bd.MasterAddr(), tc); err != nil {
+					return err
+				}
+			}
+			for time.Now().Before(deadline) {
+				if _, err := a.Route(ctx, topic); err == nil {
+					return nil
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return fmt.Errorf("topic %s not routed", topic)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no broker registered: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
