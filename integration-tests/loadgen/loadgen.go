@@ -31,16 +31,16 @@ type Options struct {
 
 // Result is what a run measured.
 type Result struct {
-	Messages  int64         `json:"messages"`
-	Bytes     int64         `json:"bytes"`
-	Errors    int64         `json:"errors"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	MsgsPerS  float64       `json:"msgs_per_s"`
-	MBPerS    float64       `json:"mb_per_s"`
-	P50       time.Duration `json:"p50_ns"`
-	P99       time.Duration `json:"p99_ns"`
-	P999      time.Duration `json:"p999_ns"`
-	Max       time.Duration `json:"max_ns"`
+	Messages  int64                   `json:"messages"`
+	Bytes     int64                   `json:"bytes"`
+	Errors    int64                   `json:"errors"`
+	Elapsed   time.Duration           `json:"elapsed_ns"`
+	MsgsPerS  float64                 `json:"msgs_per_s"`
+	MBPerS    float64                 `json:"mb_per_s"`
+	P50       time.Duration           `json:"p50_ns"`
+	P99       time.Duration           `json:"p99_ns"`
+	P999      time.Duration           `json:"p999_ns"`
+	Max       time.Duration           `json:"max_ns"`
 	Histogram *hdrhistogram.Histogram `json:"-"`
 }
 
