@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type Report struct {
 	ServerCPU  float64 `json:"server_cpu_s,omitempty"`
 	// CPUPerMillion is server CPU-seconds per million messages.
 	CPUPerMillion float64 `json:"server_cpu_s_per_million,omitempty"`
+	// ClientCPUPerMillion is the load generator's own CPU-seconds per
+	// million messages.
+	ClientCPUPerMillion float64 `json:"client_cpu_s_per_million,omitempty"`
 }
 
 // Main runs qlbench with args and writes its result to out.
@@ -87,6 +91,7 @@ func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, t
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL (client nats)")
 	replicas := fs.Int("replicas", 1, "JetStream stream replicas (client nats)")
 	watch := fs.String("watch-pid", "", "comma-separated server pids to sample for RSS and CPU")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's CPU profile here")
 	var o Options
 	fs.IntVar(&o.Size, "size", 1024, "message bytes")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time")
@@ -136,11 +141,26 @@ func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, t
 		}
 		w = WatchProcs(pids)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	self0 := cpuSeconds([]int{os.Getpid()})
 	r, err := Produce(ctx, senders, o)
 	if err != nil {
 		return err
 	}
 	rep := Report{Command: "produce", Client: *client, Size: o.Size, Window: o.Window, Conns: o.Conns, Rate: o.Rate, Batch: max(o.Batch, 1), Result: r}
+	if sent := r.MsgsPerS * (o.Duration + o.Warmup).Seconds(); sent > 0 {
+		rep.ClientCPUPerMillion = (cpuSeconds([]int{os.Getpid()}) - self0) / sent * 1e6
+	}
 	if w != nil {
 		peak, cpu := w.Stop()
 		rep.PeakRSSMiB = float64(peak) / (1 << 20)
@@ -161,6 +181,9 @@ func report(out io.Writer, jsonOut bool, r Report) error {
 	extra := ""
 	if r.PeakRSSMiB > 0 {
 		extra = fmt.Sprintf(", server peak RSS %.0f MiB, %.1f server CPU-s per 10^6 msgs", r.PeakRSSMiB, r.CPUPerMillion)
+	}
+	if r.ClientCPUPerMillion > 0 {
+		extra += fmt.Sprintf(", client %.1f CPU-s per 10^6 msgs", r.ClientCPUPerMillion)
 	}
 	_, err := fmt.Fprintf(out, "%s %s size=%d: %s%s\n", r.Command, r.Client, r.Size, r.Result, extra)
 	return err

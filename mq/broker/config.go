@@ -50,6 +50,7 @@ type Config struct {
 	WarmMappedFileEnable     bool          `conf:"warmMapedFileEnable"`
 	AccessMessageInMemoryMax int           `conf:"accessMessageInMemoryMaxRatio"`
 	TailCacheSize            int64         `conf:"tailCacheSize"`
+	PageCacheHotSize         int64         `conf:"pageCacheHotSize"`
 
 	AutoCreateTopicEnable          bool          `conf:"autoCreateTopicEnable"`
 	AutoCreateSubscriptionGroup    bool          `conf:"autoCreateSubscriptionGroup"`
@@ -125,6 +126,7 @@ func DefaultConfig() Config {
 		MaxIndexNum:                    20_000_000,
 		AccessMessageInMemoryMax:       40,
 		TailCacheSize:                  64 << 20,
+		PageCacheHotSize:               1 << 30,
 		AutoCreateTopicEnable:          true,
 		AutoCreateSubscriptionGroup:    true,
 		DefaultTopicQueueNums:          8,
@@ -219,6 +221,9 @@ func (c *Config) Validate() error {
 			bad(key, d.Milliseconds(), "want a positive number of milliseconds")
 		}
 	}
+	if c.PageCacheHotSize < 0 {
+		bad("pageCacheHotSize", c.PageCacheHotSize, "want bytes >= 0 (0 keeps every page cached)")
+	}
 	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
 		bad("metricsPort", c.MetricsPort, "want 0..65535 (0: off)")
 	}
@@ -282,6 +287,7 @@ func (c *Config) storeOptions() store.Options {
 	o.IndexEntries = c.MaxIndexNum
 	o.WarmSegments = c.WarmMappedFileEnable
 	o.TailCacheBytes = c.TailCacheSize
+	o.HotBytes = c.PageCacheHotSize
 	return o
 }
 

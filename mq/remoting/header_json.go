@@ -48,8 +48,13 @@ const hexDigits = "0123456789abcdef"
 // replaced by U+FFFD, as encoding/json does.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	n := plainPrefix(s, true)
+	if n == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i := n; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
@@ -322,6 +327,7 @@ func (p *jsonParser) str() (string, error) {
 		return "", err
 	}
 	start := p.pos
+	p.pos += plainPrefix(p.data[p.pos:], false)
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {

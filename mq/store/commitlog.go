@@ -42,13 +42,15 @@ type commitLog struct {
 	wrote   atomic.Int64 // end of written data (next append offset)
 	flushed atomic.Int64 // end of fsynced data
 	flushMu sync.Mutex   // one flush at a time
+	hot     int64        // bytes behind the end kept in the page cache (0: all)
+	evicted int64        // data below was dropped from the page cache; guarded by flushMu
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
 
 func newCommitLog(o *Options) *commitLog {
 	return &commitLog{
-		fs: o.FS, dir: o.CommitLogDir, segSize: o.SegmentSize, warm: o.WarmSegments,
+		fs: o.FS, dir: o.CommitLogDir, segSize: o.SegmentSize, warm: o.WarmSegments, hot: o.HotBytes,
 		log: o.Logger, cache: newTailCache(o.TailCacheBytes),
 	}
 }
@@ -280,7 +282,31 @@ func (l *commitLog) flush() (int64, error) {
 		}
 	}
 	l.flushed.Store(target)
+	l.evictCold(target)
 	return target, nil
+}
+
+// evictCold drops synced data more than hot bytes behind end from the
+// page cache, segment by segment. flushMu must be held.
+func (l *commitLog) evictCold(end int64) {
+	if l.hot <= 0 || end-l.hot <= l.evicted {
+		return
+	}
+	limit := end - l.hot
+	for l.evicted < limit {
+		seg := l.segmentFor(l.evicted)
+		if seg == nil {
+			l.evicted = limit
+			return
+		}
+		upto := min(limit, seg.base+l.segSize)
+		if e, ok := seg.f.(vfs.Evicter); ok {
+			if err := e.Evict(l.evicted-seg.base, upto-l.evicted); err != nil {
+				l.log.Warn("dropping cold commit log pages failed", "segment", seg.path, "err", err)
+			}
+		}
+		l.evicted = upto
+	}
 }
 
 // truncate drops everything at or after off (an entry boundary). Later

@@ -72,6 +72,10 @@ type Options struct {
 	// TailCacheBytes is how much of the newest CommitLog data is kept in
 	// memory to serve pulls and dispatch without system calls.
 	TailCacheBytes int64
+	// HotBytes bounds the page cache the CommitLog keeps: flushed data more
+	// than HotBytes behind the end is dropped from the cache (0: never).
+	// Reads of older data then come from disk.
+	HotBytes int64
 	// WarmSegments fills new segments with zeros ahead of use
 	// (warmMapedFileEnable), which makes later fsyncs cheaper.
 	WarmSegments bool
@@ -138,6 +142,7 @@ func (o *Options) Validate() error {
 	check(o.FlushInterval > 0, "FlushInterval %v must be positive", o.FlushInterval)
 	check(o.SyncFlushTimeout > 0, "SyncFlushTimeout %v must be positive", o.SyncFlushTimeout)
 	check(o.TailCacheBytes >= 0, "TailCacheBytes %d must not be negative", o.TailCacheBytes)
+	check(o.HotBytes >= 0, "HotBytes %d must not be negative", o.HotBytes)
 	check(o.FileReservedTime > 0, "FileReservedTime %v must be positive", o.FileReservedTime)
 	for _, h := range o.DeleteWhen {
 		check(h >= 0 && h < 24, "DeleteWhen hour %d must be in 0..23", h)

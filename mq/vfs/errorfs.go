@@ -239,6 +239,13 @@ func (f *errFile) Truncate(size int64) error {
 	return f.File.Truncate(size)
 }
 
+func (f *errFile) Evict(off, n int64) error {
+	if e, ok := f.File.(Evicter); ok {
+		return e.Evict(off, n)
+	}
+	return nil
+}
+
 func (f *errFile) Preallocate(off, n int64) error {
 	if err, _ := f.fs.check(OpPreallocate, f.Name()); err != nil {
 		return err

@@ -43,6 +43,15 @@ type File interface {
 	Name() string
 }
 
+// Evicter is implemented by files whose cached pages can be dropped. The
+// store drops old, flushed CommitLog data so its page-cache footprint stays
+// bounded and new writes reuse recently freed pages.
+type Evicter interface {
+	// Evict asks the kernel to drop cached pages of [off, off+n); the data
+	// must already be synced.
+	Evict(off, n int64) error
+}
+
 // Usage describes the space of the device holding a path.
 type Usage struct {
 	Total uint64 // bytes
