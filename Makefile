@@ -34,7 +34,7 @@ test-unit:
 # End-to-end tests through the official client: in-process clusters and,
 # for crashes, the real binaries as separate processes.
 test-integration: build
-	cd integration-tests && QIANLANG_BIN=$(BIN) $(GO) test -race -count=1 -timeout 20m ./...
+	cd integration-tests && QIANLANG_BIN=$(BIN) $(GO) test -race -count=1 -p 1 -timeout 20m ./...
 
 test: fmt-check vet test-unit test-integration
 

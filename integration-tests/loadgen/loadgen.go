@@ -51,6 +51,12 @@ type Sender interface {
 	Close() error
 }
 
+// copyingSender is implemented by senders that copy the bodies before Send
+// returns, so the caller may reuse them at once.
+type copyingSender interface {
+	CopiesBodies() bool
+}
+
 // NewHistogram covers 1 µs to 60 s with 3 significant digits.
 func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
 
@@ -66,9 +72,11 @@ func Payload(size int) []byte {
 
 // StampNow writes the current time into the first 8 bytes of b, for
 // end-to-end latency.
-func StampNow(b []byte) {
+func StampNow(b []byte) { stamp(b, time.Now()) }
+
+func stamp(b []byte, t time.Time) {
 	if len(b) >= 8 {
-		binary.BigEndian.PutUint64(b, uint64(time.Now().UnixNano()))
+		binary.BigEndian.PutUint64(b, uint64(t.UnixNano()))
 	}
 }
 
@@ -114,6 +122,10 @@ func Produce(ctx context.Context, senders []Sender, o Options) (Result, error) {
 			local := NewHistogram()
 			sem := make(chan struct{}, max(1, perSender/o.Batch))
 			body := Payload(o.Size)
+			scratch := make([][]byte, o.Batch)
+			for i := range scratch {
+				scratch[i] = append([]byte(nil), body...)
+			}
 			next := time.Now()
 			var inflight sync.WaitGroup
 			defer func() {
@@ -137,14 +149,23 @@ func Produce(ctx context.Context, senders []Sender, o Options) (Result, error) {
 				case <-runCtx.Done():
 					return
 				}
+				now := time.Now()
 				if interval == 0 {
-					intended = time.Now() // closed loop: from the actual send
+					intended = now // closed loop: from the actual send
 				}
-				bodies := make([][]byte, o.Batch)
-				for i := range bodies {
-					b := append([]byte(nil), body...)
-					StampNow(b)
-					bodies[i] = b
+				var bodies [][]byte
+				if cs, ok := s.(copyingSender); ok && cs.CopiesBodies() {
+					bodies = scratch
+					for _, b := range bodies {
+						stamp(b, now)
+					}
+				} else {
+					bodies = make([][]byte, o.Batch)
+					for i := range bodies {
+						b := append([]byte(nil), body...)
+						stamp(b, now)
+						bodies[i] = b
+					}
 				}
 				inflight.Add(1)
 				err := s.Send(bodies, func(err error) {

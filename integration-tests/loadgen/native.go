@@ -73,10 +73,11 @@ func NewNativeSenders(ctx context.Context, namesrv, topic string, n int) ([]Send
 
 func (s *nativeSender) Send(bodies [][]byte, done func(error)) error {
 	q := int(s.next.Add(1)) % s.target.Queues
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	t := time.Now()
+	now := strconv.FormatInt(t.UnixMilli(), 10)
 	var req *remoting.Command
 	if len(bodies) == 1 {
-		props := message.PropUniqKey + "\x01" + s.uniq.Next(time.Now()) + "\x02"
+		props := message.PropUniqKey + "\x01" + s.uniq.Next(t) + "\x02"
 		req = remoting.NewRequest(remoting.SendMessage, remoting.Fields{
 			{Key: "producerGroup", Value: "qlbench"}, {Key: "topic", Value: s.target.Topic},
 			{Key: "defaultTopic", Value: "TBW102"}, {Key: "defaultTopicQueueNums", Value: "4"},
@@ -110,6 +111,9 @@ func (s *nativeSender) Send(bodies [][]byte, done func(error)) error {
 }
 
 func (s *nativeSender) Close() error { return s.conn.Close() }
+
+// CopiesBodies: the frame is encoded (bodies copied) before Send returns.
+func (s *nativeSender) CopiesBodies() bool { return true }
 
 // ConsumeNative drains a topic from the given start offsets (nil: each
 // queue's current min) up to the max offsets seen at start, with one pull

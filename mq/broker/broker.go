@@ -49,6 +49,9 @@ type Broker struct {
 	closeErr     error
 
 	stats brokerStats
+
+	kickMu sync.Mutex
+	kicks  map[*remoting.Conn]struct{} // connections with queued responses
 }
 
 type brokerStats struct {
@@ -80,9 +83,11 @@ func New(cfg Config) (*Broker, error) {
 		registerWake: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		clusterProp:  message.PropCluster + "\x01" + cfg.BrokerClusterName + "\x02",
+		kicks:        make(map[*remoting.Conn]struct{}),
 	}
 	so := cfg.storeOptions()
 	so.Logger = b.log
+	so.OnCompletions = b.kickQueued
 	st, err := store.Open(so)
 	if err != nil {
 		return nil, err
@@ -139,6 +144,7 @@ func (b *Broker) Start() error {
 	b.storeHost = netip.MustParseAddrPort(b.addr)
 	b.uniq = message.NewUniqIDGenerator(b.storeHost.Addr())
 	b.startedAt = time.Now()
+	b.registerAll() // as Java: clients can route to the broker once Start returns
 	b.wg.Add(3)
 	go b.registerLoop()
 	go b.housekeepingLoop()

@@ -10,11 +10,11 @@ import (
 	"qianlang.io/mq/remoting"
 )
 
-// registerLoop registers with every NameServer at once, then every
-// registerNameServerPeriod and whenever the topic table changes.
+// registerLoop registers with every NameServer every
+// registerNameServerPeriod and whenever the topic table changes (Start has
+// registered once already).
 func (b *Broker) registerLoop() {
 	defer b.wg.Done()
-	b.registerAll()
 	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
 	defer t.Stop()
 	for {

@@ -133,9 +133,11 @@ func (p *pendingSend) timeout() {
 	}
 }
 
-// done is the store's completion callback.
+// done is the store's completion callback. The store has copied the
+// bodies, so the request's frame buffer can be reused.
 func (p *pendingSend) done(err error) {
 	p.timer.Stop()
+	defer p.req.Release()
 	if !p.answered.CompareAndSwap(false, true) {
 		return
 	}
@@ -149,7 +151,25 @@ func (p *pendingSend) done(err error) {
 		b.stats.putMessages.Add(1)
 		b.stats.putBytes.Add(int64(len(m.Body)))
 	}
-	p.c.Respond(p.req, b.sendResponse(p.req, p.msgs, p.uniq))
+	p.c.RespondQueued(p.req, b.sendResponse(p.req, p.msgs, p.uniq))
+	b.kickLater(p.c)
+}
+
+// kickLater notes a connection with queued responses; kickQueued, run
+// after each batch of store completions, wakes their writers once.
+func (b *Broker) kickLater(c *remoting.Conn) {
+	b.kickMu.Lock()
+	b.kicks[c] = struct{}{}
+	b.kickMu.Unlock()
+}
+
+func (b *Broker) kickQueued() {
+	b.kickMu.Lock()
+	for c := range b.kicks {
+		c.Kick()
+	}
+	clear(b.kicks)
+	b.kickMu.Unlock()
 }
 
 // checkSend validates the target and returns its topic config, or an error

@@ -133,6 +133,8 @@ type Command struct {
 	// Serialize is the header encoding this command arrived in, and the one
 	// its response is written in (SerializeJSON or SerializeRocketMQ).
 	Serialize byte
+
+	frame []byte // pooled buffer holding the body; see Release
 }
 
 // NewRequest returns a request with code; the opaque is set when it is sent.

@@ -218,6 +218,17 @@ func (cl *call) finish(resp *Command, err error) {
 // Send writes c without waiting for a response. It is how responses and
 // oneway requests go out.
 func (c *Conn) Send(cmd *Command) error {
+	if err := c.Queue(cmd); err != nil {
+		return err
+	}
+	c.Kick()
+	return nil
+}
+
+// Queue adds cmd to the write buffer without waking the writer; Kick does.
+// Callers that produce many frames at once (a batch of completions) queue
+// them all and kick once, so one system call carries them.
+func (c *Conn) Queue(cmd *Command) error {
 	c.wmu.Lock()
 	for len(c.wbuf) > c.opts.MaxPendingWrite && !c.wclosed {
 		c.wcond.Wait()
@@ -228,11 +239,15 @@ func (c *Conn) Send(cmd *Command) error {
 	}
 	c.wbuf = AppendFrame(c.wbuf, cmd)
 	c.wmu.Unlock()
+	return nil
+}
+
+// Kick wakes the writer to write what is queued.
+func (c *Conn) Kick() {
 	select {
 	case c.wakeup <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Invoke sends req and waits for its response until ctx ends.
@@ -359,9 +374,16 @@ func (c *Conn) serve(req *Command) {
 // Respond writes resp as the response to req. Handlers that return nil use
 // it to answer later, from any goroutine.
 func (c *Conn) Respond(req, resp *Command) {
+	c.RespondQueued(req, resp)
+	c.Kick()
+}
+
+// RespondQueued queues resp as the response to req without waking the
+// writer (see Queue).
+func (c *Conn) RespondQueued(req, resp *Command) {
 	resp.Opaque = req.Opaque
 	resp.Flag |= FlagResponse
-	_ = c.Send(resp)
+	_ = c.Queue(resp)
 }
 
 func (c *Conn) writeLoop() {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"sync"
 )
 
 // DefaultMaxFrame is the largest frame accepted by default (16 MiB, as Java).
@@ -55,14 +57,63 @@ func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
 	if n < 4 {
 		return nil, fmt.Errorf("%w: length %d", ErrBadFrame, n)
 	}
-	buf := make([]byte, n)
+	buf := getFrameBuf(int(n))
 	if _, err := io.ReadFull(r, buf); err != nil {
+		putFrameBuf(buf)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	return DecodeFrame(buf)
+	c, err := DecodeFrame(buf)
+	if err != nil {
+		putFrameBuf(buf)
+		return nil, err
+	}
+	c.frame = buf
+	return c, nil
+}
+
+// Frame buffers up to 64 KiB come from pools by power-of-two size, so the
+// hot path (sends) reuses them instead of allocating and zeroing a buffer
+// per request. A command's buffer returns to its pool only when its owner
+// calls Release.
+const (
+	minPooledShift = 9  // 512 B
+	maxPooledShift = 16 // 64 KiB
+)
+
+var framePools [maxPooledShift + 1]sync.Pool
+
+func getFrameBuf(n int) []byte {
+	shift := bits.Len(uint(n - 1))
+	if shift > maxPooledShift {
+		return make([]byte, n)
+	}
+	shift = max(shift, minPooledShift)
+	if p, ok := framePools[shift].Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return make([]byte, n, 1<<shift)
+}
+
+func putFrameBuf(b []byte) {
+	c := cap(b)
+	shift := bits.Len(uint(c)) - 1
+	if c != 1<<shift || shift < minPooledShift || shift > maxPooledShift {
+		return
+	}
+	framePools[shift].Put(&b)
+}
+
+// Release returns the command's frame buffer for reuse. The caller must
+// hold no reference to the body (or anything aliasing it) afterwards. It
+// is optional: without it the buffer is simply garbage collected.
+func (c *Command) Release() {
+	if c.frame != nil {
+		putFrameBuf(c.frame)
+		c.frame, c.Body = nil, nil
+	}
 }
 
 // DecodeFrame decodes the part of a frame after the total-length word.

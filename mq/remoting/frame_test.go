@@ -18,6 +18,8 @@ func TestFrameRoundTrip(t *testing.T) {
 		require.Equal(t, ser, raw[4])
 		back, err := ReadFrame(bytes.NewReader(raw), 0)
 		require.NoError(t, err)
+		require.NotNil(t, back.frame, "the body lives in a pooled frame buffer")
+		back.frame = nil
 		require.Equal(t, c, back)
 	}
 }
@@ -45,6 +47,21 @@ func TestFrameReadErrors(t *testing.T) {
 			_, err := ReadFrame(bytes.NewReader(tt.raw), tt.max)
 			require.ErrorIs(t, err, tt.is)
 		})
+	}
+}
+
+func TestFrameBuffersAreReused(t *testing.T) {
+	raw := AppendFrame(nil, &Command{Code: 1, Body: bytes.Repeat([]byte("b"), 700)})
+	c, err := ReadFrame(bytes.NewReader(raw), 0)
+	require.NoError(t, err)
+	require.Equal(t, 1024, cap(c.frame))
+	c.Release()
+	require.Nil(t, c.Body)
+	c.Release() // idempotent
+	for _, n := range []int{1, 511, 512, 513, 65536, 65537} {
+		b := getFrameBuf(n)
+		require.Len(t, b, n)
+		putFrameBuf(b)
 	}
 }
 

@@ -43,7 +43,11 @@ type commitLog struct {
 	flushed atomic.Int64 // end of fsynced data
 	flushMu sync.Mutex   // one flush at a time
 	hot     int64        // bytes behind the end kept in the page cache (0: all)
-	evicted int64        // data below was dropped from the page cache; guarded by flushMu
+
+	prepMu  sync.Mutex
+	prep    *prepared // next segment made ready in the background; guarded by prepMu
+	closed  bool      // guarded by prepMu
+	evicted int64     // data below was dropped from the page cache; guarded by flushMu
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
@@ -140,60 +144,112 @@ func (l *commitLog) reserve(n int) (int64, error) {
 	if seg != nil {
 		base = seg.base + l.segSize
 	}
-	if err := l.createSegment(base); err != nil {
+	next, err := l.takePrepared(base)
+	if err != nil {
 		return 0, err
 	}
+	l.mu.Lock()
+	l.segs = append(l.segs, next)
+	l.mu.Unlock()
 	l.wrote.Store(base)
+	l.prepareNext(base + l.segSize)
 	return base, nil
 }
 
-func (l *commitLog) createSegment(base int64) error {
+// takePrepared returns the segment at base: the one prepared in the
+// background if it is that one (waiting for it to finish), else a new one.
+func (l *commitLog) takePrepared(base int64) (*segment, error) {
+	l.prepMu.Lock()
+	p := l.prep
+	l.prep = nil
+	l.prepMu.Unlock()
+	if p != nil {
+		<-p.done
+		if p.err == nil && p.seg.base == base {
+			return p.seg, nil
+		}
+		if p.err == nil {
+			l.discard(p.seg)
+		}
+	}
+	return l.makeSegment(base)
+}
+
+// prepared is a segment being made ready in the background.
+type prepared struct {
+	done chan struct{}
+	seg  *segment
+	err  error
+}
+
+// prepareNext starts making the segment at base ready in the background:
+// creating, sizing and (with WarmSegments) zero-filling a 1 GiB file takes
+// long enough to stall puts if done at the roll.
+func (l *commitLog) prepareNext(base int64) {
+	p := &prepared{done: make(chan struct{})}
+	l.prepMu.Lock()
+	if l.prep != nil || l.closed {
+		l.prepMu.Unlock()
+		return
+	}
+	l.prep = p
+	l.prepMu.Unlock()
+	go func() {
+		defer close(p.done)
+		p.seg, p.err = l.makeSegment(base)
+		if p.err != nil {
+			l.log.Warn("preparing the next commit log segment failed; will retry at the roll", "base", base, "err", p.err)
+		}
+	}()
+}
+
+// dropPrepared discards a background-prepared segment (truncate, close).
+func (l *commitLog) dropPrepared() {
+	l.prepMu.Lock()
+	p := l.prep
+	l.prep = nil
+	l.prepMu.Unlock()
+	if p != nil {
+		<-p.done
+		if p.err == nil {
+			l.discard(p.seg)
+		}
+	}
+}
+
+func (l *commitLog) discard(s *segment) {
+	_ = s.f.Close()
+	_ = l.fs.Remove(s.path)
+}
+
+// makeSegment creates the file of the segment at base, sized and synced.
+func (l *commitLog) makeSegment(base int64) (*segment, error) {
 	path := filepath.Join(l.dir, segmentName(base))
 	f, err := l.fs.Create(path)
 	if err != nil {
-		return fmt.Errorf("store: create segment: %w", err)
+		return nil, fmt.Errorf("store: create segment: %w", err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (*segment, error) {
 		_ = f.Close()
 		_ = l.fs.Remove(path)
-		return err
+		return nil, err
 	}
-	// A sparse file: ext4's delayed allocation reserves blocks at write
-	// time (so a full disk fails the write, not the fsync). fallocate's
-	// unwritten extents are not used: converting them as data lands costs
-	// several times the CPU of the copy itself. WarmSegments writes real
-	// zeros instead, which makes later fsyncs cheaper.
-	if err := f.Truncate(l.segSize); err != nil {
-		return fail(fmt.Errorf("store: size segment: %w", err))
-	}
+	// Without WarmSegments the file is sparse: ext4's delayed allocation
+	// reserves blocks at write time (so a full disk fails the write, not
+	// the fsync). fallocate's unwritten extents are not used: converting
+	// them as data lands costs several times the CPU of the copy itself.
+	// WarmSegments writes real zeros, so fsyncs allocate nothing.
 	if l.warm {
-		if err := warm(f, l.segSize); err != nil {
-			return fail(err)
+		if err := f.Preallocate(0, l.segSize); err != nil {
+			return fail(fmt.Errorf("store: warm segment: %w", err))
 		}
+	} else if err := f.Truncate(l.segSize); err != nil {
+		return fail(fmt.Errorf("store: size segment: %w", err))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fail(fmt.Errorf("store: sync commit log dir: %w", err))
 	}
-	l.mu.Lock()
-	l.segs = append(l.segs, &segment{base: base, f: f, path: path})
-	l.mu.Unlock()
-	return nil
-}
-
-// warm writes zeros over the whole file and syncs it, so later writes and
-// fsyncs touch allocated, written blocks only.
-func warm(f vfs.File, size int64) error {
-	zeros := make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(zeros)) {
-		n := min(int64(len(zeros)), size-off)
-		if _, err := f.WriteAt(zeros[:n], off); err != nil {
-			return fmt.Errorf("store: warm segment: %w", err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("store: warm segment: %w", err)
-	}
-	return nil
+	return &segment{base: base, f: f, path: path}, nil
 }
 
 // write stores p at global offset off, which must lie inside the last
@@ -314,6 +370,7 @@ func (l *commitLog) evictCold(end int64) {
 // zeros. The cut is durable after the next flush of that segment (or
 // syncLast).
 func (l *commitLog) truncate(off int64) error {
+	l.dropPrepared()
 	l.mu.Lock()
 	var drop []*segment
 	keep := l.segs[:0]
@@ -391,6 +448,10 @@ func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int)
 }
 
 func (l *commitLog) close() error {
+	l.prepMu.Lock()
+	l.closed = true
+	l.prepMu.Unlock()
+	l.dropPrepared()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error

@@ -99,6 +99,12 @@ type Options struct {
 
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// OnCompletions, when set, runs after each batch of put completions
+	// (the done callbacks of one write or one fsync), on the goroutine
+	// that ran them: callers that queue responses in done can flush them
+	// here, once per batch.
+	OnCompletions func()
 }
 
 // DefaultOptions returns the defaults for a store rooted at dir.

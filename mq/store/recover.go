@@ -31,6 +31,11 @@ func (s *Store) recover(cp checkpoint) error {
 	}
 	s.clog.wrote.Store(end)
 	s.clog.flushed.Store(end)
+	next := end - end%s.opts.SegmentSize
+	if last := s.clog.last(); last != nil {
+		next = last.base + s.opts.SegmentSize
+	}
+	s.clog.prepareNext(next)
 	if err := s.loadQueues(end); err != nil {
 		return err
 	}

@@ -372,6 +372,7 @@ func (s *Store) writeEntries(start int64, buf []byte, reqs []*putReq) {
 		for _, r := range reqs {
 			r.done(err)
 		}
+		s.completed()
 		return
 	}
 	if s.opts.Flush == SyncFlush {
@@ -384,6 +385,13 @@ func (s *Store) writeEntries(start int64, buf []byte, reqs []*putReq) {
 	s.confirm(s.clog.wrote.Load())
 	for _, r := range reqs {
 		r.done(nil)
+	}
+	s.completed()
+}
+
+func (s *Store) completed() {
+	if s.opts.OnCompletions != nil {
+		s.opts.OnCompletions()
 	}
 }
 
@@ -453,6 +461,7 @@ func (s *Store) syncFlushOnce() {
 	for _, r := range waiters {
 		r.done(nil)
 	}
+	s.completed()
 }
 
 // rollbackAfterFlushError handles a failed fsync in SyncFlush mode: after
@@ -491,6 +500,7 @@ func (s *Store) rollbackAfterFlushError(waiters []*putReq, ferr error) {
 	for _, r := range waiters {
 		r.done(ferr)
 	}
+	s.completed()
 }
 
 // waitDispatched blocks until the dispatcher has reached off.

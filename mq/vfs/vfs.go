@@ -35,9 +35,11 @@ type File interface {
 	Truncate(size int64) error
 	// Size returns the current size of the file.
 	Size() (int64, error)
-	// Preallocate reserves space for [off, off+n) so later writes into that
-	// range cannot fail for lack of space and do not change the file size
-	// metadata. Implementations may fall back to writing zeros.
+	// Preallocate writes zeros over [off, off+n) and syncs them, so the
+	// blocks are allocated and written (not sparse, not unwritten extents):
+	// later writes into the range need no block allocation, and fsyncs of
+	// them commit no allocation metadata. The disk implementation bypasses
+	// the page cache.
 	Preallocate(off, n int64) error
 	// Name returns the name the file was opened with.
 	Name() string
