@@ -50,7 +50,17 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 	namesrv := fs.String("n", "127.0.0.1:9876", "NameServer address")
 	topic := fs.String("t", "BenchTopic", "topic")
 	jsonOut := fs.Bool("json", false, "print JSON")
+	fs.StringVar(&labels.System, "system", "qianlang", "label: system under test (for -json)")
+	fs.StringVar(&labels.Tier, "tier", "T0", "label: durability tier (for -json)")
 	switch args[0] {
+	case "report":
+		in := fs.String("in", "", "results file (JSON lines)")
+		doc := fs.String("out", "", "markdown file whose results section is replaced")
+		command := fs.String("command", "make bench", "command to cite")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return writeReport(*in, *doc, *command)
 	case "topic":
 		queues := fs.Int("queues", 8, "queues")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -174,9 +184,14 @@ func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, t
 	return report(out, *jsonOut, rep)
 }
 
+// labels are the -system and -tier flags of the running command.
+var labels Labeled
+
 func report(out io.Writer, jsonOut bool, r Report) error {
 	if jsonOut {
-		return json.NewEncoder(out).Encode(r)
+		l := labels
+		l.Report = r
+		return json.NewEncoder(out).Encode(l)
 	}
 	extra := ""
 	if r.PeakRSSMiB > 0 {
@@ -218,4 +233,38 @@ func createTopic(ctx context.Context, namesrv, topic string, queues int) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+const (
+	resultsBegin = "<!-- results:begin -->"
+	resultsEnd   = "<!-- results:end -->"
+)
+
+// writeReport replaces the generated results section of doc with a table of
+// the runs in the results file.
+func writeReport(in, doc, command string) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runs, err := ReadResults(f)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := WriteMarkdown(&b, runs, command, MachineDescription()); err != nil {
+		return err
+	}
+	old, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	text := string(old)
+	i, j := strings.Index(text, resultsBegin), strings.Index(text, resultsEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s ... %s section", doc, resultsBegin, resultsEnd)
+	}
+	text = text[:i+len(resultsBegin)] + "\n" + b.String() + "\n" + text[j:]
+	return os.WriteFile(doc, []byte(text), 0o644)
 }

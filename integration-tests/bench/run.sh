@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# make bench: single-node produce and consume benchmarks of the queue, with
+# NATS JetStream (R1, file storage) measured by the same load generator in
+# the same run. Results are printed and written into docs/benchmarks.md.
+#
+# Knobs: REPS (3), DURATION (8s), WARMUP (2s), SIZES ("128 1024 4096"),
+# WINDOW (512), CONNS (4), SKIP_NATS=1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=${BIN:-$ROOT/bin}
+REPS=${REPS:-3}
+DURATION=${DURATION:-8s}
+WARMUP=${WARMUP:-2s}
+SIZES=${SIZES:-128 1024 4096}
+WINDOW=${WINDOW:-512}
+CONNS=${CONNS:-4}
+NATS_VERSION=v2.15.2
+WORK=$(mktemp -d /tmp/qianlang-bench.XXXXXX)
+RESULTS=$WORK/results.jsonl
+NS=127.0.0.1:29876
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+drop_caches() {
+	sync
+	if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi
+}
+
+wait_port() {
+	for _ in $(seq 1 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "port $1 did not open" >&2
+	return 1
+}
+
+# start_queue: a NameServer and an ASYNC_FLUSH broker on a fresh store.
+start_queue() {
+	rm -rf "$WORK/q" && mkdir -p "$WORK/q"
+	printf 'listenPort=29876\nbindAddress=127.0.0.1\n' > "$WORK/q/namesrv.conf"
+	sed -e "s#^storePathRootDir=.*#storePathRootDir=$WORK/q/store#" \
+	    -e "s#^storePathCommitLog=.*#storePathCommitLog=$WORK/q/store/commitlog#" \
+	    -e "s#^namesrvAddr=.*#namesrvAddr=$NS#" -e "s#^listenPort=.*#listenPort=30911#" deploy/broker.conf > "$WORK/q/broker.conf"
+	"$BIN/mqnamesrv" -c "$WORK/q/namesrv.conf" > "$WORK/q/namesrv.log" 2>&1 & NS_PID=$!
+	wait_port 29876
+	"$BIN/mqbroker" -c "$WORK/q/broker.conf" > "$WORK/q/broker.log" 2>&1 & BROKER_PID=$!
+	pids+=("$NS_PID" "$BROKER_PID")
+	wait_port 30911
+}
+
+stop_queue() {
+	kill -TERM "$BROKER_PID" "$NS_PID" 2>/dev/null || true
+	wait "$BROKER_PID" "$NS_PID" 2>/dev/null || true
+	rm -rf "$WORK/q"
+}
+
+# nats_server: the peer, installed from the Go module proxy when missing.
+nats_server() {
+	if command -v nats-server >/dev/null 2>&1; then command -v nats-server; return; fi
+	local dir="${XDG_CACHE_HOME:-$HOME/.cache}/qianlang-bench/$NATS_VERSION"
+	if [ ! -x "$dir/nats-server" ]; then
+		echo "installing nats-server $NATS_VERSION from the Go module proxy into $dir" >&2
+		GOBIN="$dir" GOFLAGS=-mod=mod go install "github.com/nats-io/nats-server/v2@$NATS_VERSION" >&2
+	fi
+	echo "$dir/nats-server"
+}
+
+start_nats() {
+	rm -rf "$WORK/n" && mkdir -p "$WORK/n"
+	cat > "$WORK/n/nats.conf" <<EOF
+listen: 127.0.0.1:24222
+jetstream { store_dir: "$WORK/n/js", max_file_store: 16G, max_memory_store: 1G }
+EOF
+	"$NATS" -c "$WORK/n/nats.conf" > "$WORK/n/nats.log" 2>&1 & NATS_PID=$!
+	pids+=("$NATS_PID")
+	wait_port 24222
+}
+
+stop_nats() {
+	kill -TERM "$NATS_PID" 2>/dev/null || true
+	wait "$NATS_PID" 2>/dev/null || true
+	rm -rf "$WORK/n"
+}
+
+produce() { # args for qlbench produce; appends one JSON line per run
+	"$BIN/qlbench" produce -json "$@" | tee -a "$RESULTS" | cut -c1-160 >&2
+}
+
+echo "results collect in $RESULTS" >&2
+
+# Our broker: closed loop per size, with our pipelined generator and with
+# the official client.
+for client in native official; do
+	for size in $SIZES; do
+		for rep in $(seq 1 "$REPS"); do
+			drop_caches
+			start_queue
+			"$BIN/qlbench" topic -n $NS -t Bench -queues 8
+			produce -system qianlang -tier T0 -client $client -n $NS -t Bench -size "$size" \
+				-duration "$DURATION" -warmup "$WARMUP" -window "$WINDOW" -conns "$CONNS" -watch-pid "$BROKER_PID"
+			if [ "$size" = 1024 ]; then
+				"$BIN/qlbench" consume -json -system qianlang -tier T0 -client $client -n $NS -t Bench \
+					-expect 200000 | tee -a "$RESULTS" | cut -c1-160 >&2
+			fi
+			stop_queue
+		done
+	done
+done
+
+# Latency at half of the 1 KiB maximum, open loop.
+MAX=$(grep '"client":"native"' "$RESULTS" | grep '"command":"produce"' | grep '"size":1024' | grep '"rate":0' |
+	sed -E 's/.*"msgs_per_s":([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print int(a[int((NR+1)/2)])}')
+HALF=$((MAX / 2))
+for rep in $(seq 1 "$REPS"); do
+	drop_caches
+	start_queue
+	"$BIN/qlbench" topic -n $NS -t Bench -queues 8
+	produce -system qianlang -tier T0 -client native -n $NS -t Bench -size 1024 -duration "$DURATION" \
+		-warmup "$WARMUP" -window 2048 -conns "$CONNS" -rate "$HALF" -watch-pid "$BROKER_PID"
+	stop_queue
+done
+
+# The peer, same generator, same window, same sizes, same half rate.
+if [ "${SKIP_NATS:-}" != 1 ]; then
+	NATS=$(nats_server)
+	for size in $SIZES; do
+		for rep in $(seq 1 "$REPS"); do
+			drop_caches
+			start_nats
+			produce -system "nats-jetstream $NATS_VERSION" -tier T0 -client nats -nats nats://127.0.0.1:24222 -replicas 1 \
+				-t bench.1 -size "$size" -duration "$DURATION" -warmup "$WARMUP" -window "$WINDOW" -conns "$CONNS" -watch-pid "$NATS_PID"
+			stop_nats
+		done
+	done
+	for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_nats
+		produce -system "nats-jetstream $NATS_VERSION" -tier T0 -client nats -nats nats://127.0.0.1:24222 -replicas 1 \
+			-t bench.1 -size 1024 -duration "$DURATION" -warmup "$WARMUP" -window 2048 -conns "$CONNS" -rate "$HALF" -watch-pid "$NATS_PID"
+		stop_nats
+	done
+fi
+
+"$BIN/qlbench" report -in "$RESULTS" -out docs/benchmarks.md -command "make bench (REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP WINDOW=$WINDOW CONNS=$CONNS)"
+sed -n '/results:begin/,/results:end/p' docs/benchmarks.md
