@@ -93,8 +93,9 @@
 //   - the sync flusher (SYNC_FLUSH): one fsync per batch of waiting puts;
 //   - the dispatcher: reads confirmed entries and appends ConsumeQueue and
 //     index entries, then wakes long polls;
-//   - the periodic flusher: CommitLog (ASYNC_FLUSH), ConsumeQueues, index,
-//     checkpoint;
+//   - the periodic flusher: CommitLog (ASYNC_FLUSH; the tail page is first
+//     filled with a no-op entry so later writes never wait on a page under
+//     writeback), and once a second ConsumeQueues, index, checkpoint;
 //   - the cleaner: disk usage and retention.
 //
 // # Recovery
