@@ -103,7 +103,9 @@ func TestParseSendHeaderLongAndShortKeys(t *testing.T) {
 
 func TestLockTable(t *testing.T) {
 	lt := newLockTable()
-	mq := func(q int) protocol.MessageQueue { return protocol.MessageQueue{Topic: "T", BrokerName: "b", QueueID: q} }
+	mq := func(q int) protocol.MessageQueue {
+		return protocol.MessageQueue{Topic: "T", BrokerName: "b", QueueID: q}
+	}
 	now := time.Unix(1000, 0)
 	require.Len(t, lt.tryLock("g", "c1", []protocol.MessageQueue{mq(0), mq(1)}, now), 2)
 	require.Empty(t, lt.tryLock("g", "c2", []protocol.MessageQueue{mq(0)}, now.Add(time.Second)), "held by c1")
