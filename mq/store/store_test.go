@@ -346,3 +346,31 @@ func randomBody(r *rand.Rand) string {
 	}
 	return string(b)
 }
+
+func TestStoreRetentionRunsAtOnceAboveDiskRatio(t *testing.T) {
+	mem := vfs.NewMem()
+	o := testOptions(mem)
+	o.FileReservedTime = time.Millisecond
+	o.DeleteWhen = nil // never the hour: only the disk ratio can trigger
+	o.DiskWarningRatio = 1
+	s := openStore(t, o)
+	defer s.Close()
+	body := string(bytes.Repeat([]byte("r"), 4000))
+	for range 200 {
+		require.NoError(t, s.PutSync([]*message.Message{newMsg("T", 0, body, nil)}))
+	}
+	require.Eventually(t, func() bool { return s.MaxOffset("T", 0) == 200 }, time.Second, time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+
+	s.checkDisk()
+	n, err := s.Clean(false)
+	require.NoError(t, err)
+	require.Zero(t, n, "below diskMaxUsedSpaceRatio and outside deleteWhen nothing is deleted")
+
+	u, _ := mem.Usage("/")
+	mem.SetCapacity(uint64(float64(u.Total-u.Free) / 0.8)) // 80% used
+	s.checkDisk()
+	n, err = s.Clean(false)
+	require.NoError(t, err)
+	require.Positive(t, n, "above diskMaxUsedSpaceRatio expired segments go at once")
+}
