@@ -11,7 +11,7 @@ BIN := $(CURDIR)/bin
 MODULES := mq integration-tests
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test test-unit test-integration vet fmt-check fuzz bench demo clean
+.PHONY: all build build-race test test-unit test-integration vet fmt-check fuzz bench demo clean
 
 all: build
 
@@ -31,10 +31,18 @@ vet:
 test-unit:
 	cd mq && $(GO) test -race -count=1 ./...
 
+# Binaries built with the race detector, for the process tests.
+build-race:
+	@mkdir -p $(BIN)/race
+	$(GO) build -race -o $(BIN)/race/ ./mq/cmd/mqnamesrv ./mq/cmd/mqbroker ./mq/cmd/mqadmin
+
 # End-to-end tests through the official client: in-process clusters and,
-# for crashes, the real binaries as separate processes.
-test-integration: build
-	cd integration-tests && QIANLANG_BIN=$(BIN) $(GO) test -race -count=1 -p 1 -timeout 20m ./...
+# for crashes, the real binaries as separate processes. The official
+# client has data races of its own, so these tests run without the race
+# detector; the broker binaries they start are built with it, and a race
+# report in their logs fails the test.
+test-integration: build build-race
+	cd integration-tests && QIANLANG_BIN=$(BIN)/race $(GO) test -count=1 -p 1 -timeout 20m ./...
 
 test: fmt-check vet test-unit test-integration
 

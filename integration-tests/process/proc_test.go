@@ -125,10 +125,12 @@ func (p *proc) stop() {
 	case <-time.After(10 * time.Second):
 		p.kill9()
 	}
+	b, _ := os.ReadFile(p.logPath)
+	if strings.Contains(string(b), "WARNING: DATA RACE") {
+		p.t.Errorf("%s reported a data race", p.name)
+	}
 	if p.t.Failed() {
-		if b, err := os.ReadFile(p.logPath); err == nil {
-			p.t.Logf("--- %s log ---\n%s", p.name, tail(string(b), 60))
-		}
+		p.t.Logf("--- %s log ---\n%s", p.name, tail(string(b), 60))
 	}
 }
 
