@@ -146,9 +146,11 @@ func (b *Broker) Start() error {
 	b.startedAt = time.Now()
 	b.registerAll() // as Java: clients can route to the broker once Start returns
 	b.wg.Add(3)
-	go b.registerLoop()
-	go b.housekeepingLoop()
-	go b.persistLoop()
+	// Registration runs every registerNameServerPeriod and whenever the
+	// topic table changes.
+	go b.every(b.cfg.RegisterNameServerPeriod, b.registerWake, b.registerAll)
+	go b.every(min(10*time.Second, b.cfg.ChannelExpiredTimeout/2), nil, b.expireClients)
+	go b.every(b.cfg.FlushConsumerOffsetInterval, nil, b.persistOffsets)
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "namesrv", b.cfg.NamesrvAddr, "flush", b.cfg.FlushDiskType)
 	return nil
 }
@@ -242,39 +244,36 @@ func (b *Broker) connClosed(c *remoting.Conn) {
 	}
 }
 
-// housekeepingLoop drops clients whose heartbeats stopped.
-func (b *Broker) housekeepingLoop() {
+// every runs fn every d, and whenever wake fires (nil: never), until the
+// broker stops.
+func (b *Broker) every(d time.Duration, wake <-chan struct{}, fn func()) {
 	defer b.wg.Done()
-	t := time.NewTicker(min(10*time.Second, b.cfg.ChannelExpiredTimeout/2))
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
-			for _, c := range b.clients.expired(time.Now().Add(-b.cfg.ChannelExpiredTimeout)) {
-				b.log.Warn("client heartbeats stopped; closing its connection", "remote", c.RemoteAddr().String())
-				_ = c.Close() // OnClose removes it and notifies its groups
-			}
-			b.locks.expire(time.Now())
+		case <-wake:
 		}
+		fn()
 	}
 }
 
-// persistLoop writes the consumer offsets periodically.
-func (b *Broker) persistLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.FlushConsumerOffsetInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			if err := b.offsets.persist(); err != nil {
-				b.log.Error("persisting consumer offsets failed", "err", err)
-			}
-		}
+// expireClients drops clients whose heartbeats stopped, and expired locks.
+func (b *Broker) expireClients() {
+	for _, c := range b.clients.expired(time.Now().Add(-b.cfg.ChannelExpiredTimeout)) {
+		b.log.Warn("client heartbeats stopped; closing its connection", "remote", c.RemoteAddr().String())
+		_ = c.Close() // OnClose removes it and notifies its groups
+	}
+	b.locks.expire(time.Now())
+}
+
+// persistOffsets writes the consumer offsets.
+func (b *Broker) persistOffsets() {
+	if err := b.offsets.persist(); err != nil {
+		b.log.Error("persisting consumer offsets failed", "err", err)
 	}
 }
 

@@ -4,29 +4,10 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"time"
 
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 )
-
-// registerLoop registers with every NameServer every
-// registerNameServerPeriod and whenever the topic table changes (Start has
-// registered once already).
-func (b *Broker) registerLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.RegisterNameServerPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-		case <-b.registerWake:
-		}
-		b.registerAll()
-	}
-}
 
 // requestRegister asks the loop to register now.
 func (b *Broker) requestRegister() {

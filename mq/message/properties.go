@@ -39,20 +39,33 @@ const (
 	valueSep = '\x02'
 )
 
+// nextItem splits the first "key\x01value" item off the encoded
+// properties s.
+func nextItem[S ~string | ~[]byte](s S) (item, rest S) {
+	if end := indexByte(s, valueSep); end >= 0 {
+		return s[:end], s[end+1:]
+	}
+	return s, s[:0]
+}
+
+// splitItem splits an item into its key and value; ok is false when it has
+// no name separator.
+func splitItem[S ~string | ~[]byte](item S) (key, value S, ok bool) {
+	sep := indexByte(item, nameSep)
+	if sep < 0 {
+		return item, item[:0], false
+	}
+	return item[:sep], item[sep+1:], true
+}
+
 // Property returns the value of key in the encoded properties s (a string
 // or the raw bytes of a record).
 func Property[S ~string | ~[]byte](s S, key string) (S, bool) {
 	for len(s) > 0 {
-		end := indexByte(s, valueSep)
-		item := s
-		if end >= 0 {
-			item, s = s[:end], s[end+1:]
-		} else {
-			s = s[:0]
-		}
-		sep := indexByte(item, nameSep)
-		if sep >= 0 && string(item[:sep]) == key {
-			return item[sep+1:], true
+		var item S
+		item, s = nextItem(s)
+		if k, v, ok := splitItem(item); ok && string(k) == key {
+			return v, true
 		}
 	}
 	var zero S
@@ -73,15 +86,10 @@ func indexByte[S ~string | ~[]byte](s S, c byte) int {
 func ParseProperties(s string) map[string]string {
 	m := make(map[string]string)
 	for len(s) > 0 {
-		end := strings.IndexByte(s, valueSep)
-		item := s
-		if end >= 0 {
-			item, s = s[:end], s[end+1:]
-		} else {
-			s = ""
-		}
-		if sep := strings.IndexByte(item, nameSep); sep > 0 {
-			m[item[:sep]] = item[sep+1:]
+		var item string
+		item, s = nextItem(s)
+		if k, v, ok := splitItem(item); ok && k != "" {
+			m[k] = v
 		}
 	}
 	return m
@@ -120,17 +128,9 @@ func DeleteProperty(s, key string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for len(s) > 0 {
-		end := strings.IndexByte(s, valueSep)
-		item := s
-		if end >= 0 {
-			item, s = s[:end], s[end+1:]
-		} else {
-			s = ""
-		}
-		if sep := strings.IndexByte(item, nameSep); sep >= 0 && item[:sep] == key {
-			continue
-		}
-		if item == "" {
+		var item string
+		item, s = nextItem(s)
+		if k, _, ok := splitItem(item); item == "" || ok && k == key {
 			continue
 		}
 		b.WriteString(item)
@@ -153,19 +153,13 @@ type Known[S ~string | ~[]byte] struct {
 func ScanKnown[S ~string | ~[]byte](s S) Known[S] {
 	var k Known[S]
 	for len(s) > 0 {
-		end := indexByte(s, valueSep)
-		item := s
-		if end >= 0 {
-			item, s = s[:end], s[end+1:]
-		} else {
-			s = s[:0]
-		}
-		sep := indexByte(item, nameSep)
-		if sep <= 0 {
+		var item S
+		item, s = nextItem(s)
+		key, v, ok := splitItem(item)
+		if !ok {
 			continue
 		}
-		v := item[sep+1:]
-		switch string(item[:sep]) {
+		switch string(key) {
 		case PropTags:
 			k.Tags = v
 		case PropKeys:

@@ -159,20 +159,30 @@ func (l *commitLog) reserve(n int) (int64, error) {
 // takePrepared returns the segment at base: the one prepared in the
 // background if it is that one (waiting for it to finish), else a new one.
 func (l *commitLog) takePrepared(base int64) (*segment, error) {
+	if seg := l.claimPrepared(); seg != nil {
+		if seg.base == base {
+			return seg, nil
+		}
+		l.discard(seg)
+	}
+	return l.makeSegment(base)
+}
+
+// claimPrepared takes the background-prepared segment, waiting for its
+// preparation to finish; nil when there is none or it failed.
+func (l *commitLog) claimPrepared() *segment {
 	l.prepMu.Lock()
 	p := l.prep
 	l.prep = nil
 	l.prepMu.Unlock()
-	if p != nil {
-		<-p.done
-		if p.err == nil && p.seg.base == base {
-			return p.seg, nil
-		}
-		if p.err == nil {
-			l.discard(p.seg)
-		}
+	if p == nil {
+		return nil
 	}
-	return l.makeSegment(base)
+	<-p.done
+	if p.err != nil {
+		return nil
+	}
+	return p.seg
 }
 
 // prepared is a segment being made ready in the background.
@@ -205,15 +215,8 @@ func (l *commitLog) prepareNext(base int64) {
 
 // dropPrepared discards a background-prepared segment (truncate, close).
 func (l *commitLog) dropPrepared() {
-	l.prepMu.Lock()
-	p := l.prep
-	l.prep = nil
-	l.prepMu.Unlock()
-	if p != nil {
-		<-p.done
-		if p.err == nil {
-			l.discard(p.seg)
-		}
+	if seg := l.claimPrepared(); seg != nil {
+		l.discard(seg)
 	}
 }
 
