@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"qianlang.io/mq/vfs"
 )
@@ -21,39 +22,63 @@ type checkpoint struct {
 	CommitLogFlush int64 // CommitLog bytes below this are fsynced
 	Dispatched     int64 // entries below this are in fsynced ConsumeQueues
 	Timestamp      int64 // ms
+	FlushIndex     uint64
+	FlushTerm      uint64 // index and term of the entry ending at CommitLogFlush
+	DispatchedIdx  uint64 // index of the entry ending at Dispatched
+	LogStart       LogPoint
+	Hard           HardState
+}
+
+// HardState is the consensus state that must survive a restart: the
+// current term, the vote cast in it, and the commit index.
+type HardState struct {
+	Term, Vote, Commit uint64
 }
 
 const (
 	checkpointSlot = 512
-	checkpointLen  = 64
+	checkpointLen  = 128
+	checkpointV1   = 64 // length of the first format's slot
 )
 
 func (c checkpoint) encode() []byte {
 	b := make([]byte, checkpointLen)
-	binary.BigEndian.PutUint64(b[0:], c.Seq)
-	binary.BigEndian.PutUint64(b[8:], uint64(c.CommitLogFlush))
-	binary.BigEndian.PutUint64(b[16:], uint64(c.Dispatched))
-	binary.BigEndian.PutUint64(b[24:], uint64(c.Timestamp))
-	binary.BigEndian.PutUint32(b[60:], crc32.Checksum(b[:60], castagnoli))
+	be := binary.BigEndian
+	for i, v := range []uint64{c.Seq, uint64(c.CommitLogFlush), uint64(c.Dispatched), uint64(c.Timestamp),
+		c.FlushIndex, c.FlushTerm, c.DispatchedIdx, c.LogStart.Index, c.LogStart.Term, uint64(c.LogStart.Offset),
+		c.Hard.Term, c.Hard.Vote, c.Hard.Commit} {
+		be.PutUint64(b[8*i:], v)
+	}
+	be.PutUint32(b[checkpointLen-4:], crc32.Checksum(b[:checkpointLen-4], castagnoli))
 	return b
 }
 
 func decodeCheckpoint(b []byte) (checkpoint, bool) {
-	if len(b) < checkpointLen || crc32.Checksum(b[:60], castagnoli) != binary.BigEndian.Uint32(b[60:]) {
-		return checkpoint{}, false
+	be := binary.BigEndian
+	n := checkpointLen
+	if len(b) < n || crc32.Checksum(b[:n-4], castagnoli) != be.Uint32(b[n-4:]) {
+		// The first format: 64-byte slots, the four leading fields.
+		n = checkpointV1
+		if len(b) < n || crc32.Checksum(b[:n-4], castagnoli) != be.Uint32(b[n-4:]) {
+			return checkpoint{}, false
+		}
+		b = append(b[:32:32], make([]byte, checkpointLen-32)...)
 	}
+	u := func(i int) uint64 { return be.Uint64(b[8*i:]) }
 	c := checkpoint{
-		Seq:            binary.BigEndian.Uint64(b[0:]),
-		CommitLogFlush: int64(binary.BigEndian.Uint64(b[8:])),
-		Dispatched:     int64(binary.BigEndian.Uint64(b[16:])),
-		Timestamp:      int64(binary.BigEndian.Uint64(b[24:])),
+		Seq: u(0), CommitLogFlush: int64(u(1)), Dispatched: int64(u(2)), Timestamp: int64(u(3)),
+		FlushIndex: u(4), FlushTerm: u(5), DispatchedIdx: u(6),
+		LogStart: LogPoint{Index: u(7), Term: u(8), Offset: int64(u(9))},
+		Hard:     HardState{Term: u(10), Vote: u(11), Commit: u(12)},
 	}
 	return c, c.Seq > 0
 }
 
 type checkpointFile struct {
+	mu   sync.Mutex
 	f    vfs.File
-	last checkpoint
+	last checkpoint // guarded by mu
+	hard HardState  // the newest consensus state; guarded by mu
 }
 
 // openCheckpoint opens or creates the checkpoint file and returns the newest
@@ -74,18 +99,24 @@ func openCheckpoint(fs vfs.FS, dir string) (*checkpointFile, checkpoint, error) 
 	buf = buf[:n]
 	var best checkpoint
 	for _, off := range []int{0, checkpointSlot} {
-		if off+checkpointLen > len(buf) {
+		if off+checkpointV1 > len(buf) {
 			continue
 		}
-		if c, ok := decodeCheckpoint(buf[off:]); ok && c.Seq > best.Seq {
+		if c, ok := decodeCheckpoint(buf[off:min(off+checkpointLen, len(buf))]); ok && c.Seq > best.Seq {
 			best = c
 		}
 	}
-	return &checkpointFile{f: f, last: best}, best, nil
+	return &checkpointFile{f: f, last: best, hard: best.Hard}, best, nil
 }
 
-// write stores c in the slot the previous record did not use and fsyncs.
-func (cf *checkpointFile) write(c checkpoint) error {
+// update writes the last record changed by fn, in the slot the previous
+// record did not use, and fsyncs.
+func (cf *checkpointFile) update(fn func(*checkpoint)) error {
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	c := cf.last
+	fn(&c)
+	c.Hard = cf.hard
 	c.Seq = cf.last.Seq + 1
 	off := int64(0)
 	if c.Seq%2 == 0 {

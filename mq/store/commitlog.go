@@ -416,8 +416,10 @@ func (l *commitLog) truncate(off int64) error {
 
 // deleteSegmentsBefore removes whole segments that end at or before limit
 // and whose file is older than cutoff, never the last segment, and at most
-// max of them. It returns how many it removed.
-func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int) (int, error) {
+// max of them; before each removal it calls before (when set) with the base
+// of the segment that will then be the first. It returns how many it
+// removed.
+func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int, before func(next int64) error) (int, error) {
 	removed := 0
 	for removed < max {
 		l.mu.RLock()
@@ -436,6 +438,11 @@ func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int)
 		}
 		if fi.ModTime().After(cutoff) {
 			return removed, nil
+		}
+		if before != nil {
+			if err := before(s.base + l.segSize); err != nil {
+				return removed, err
+			}
 		}
 		l.mu.Lock()
 		l.segs = l.segs[1:]

@@ -55,6 +55,7 @@ type dispatcher struct {
 	// indexFrom: records at or after this physical offset are indexed;
 	// recovery sets it so records already in the index are skipped.
 	indexFrom int64
+	lastIndex uint64 // index of the last entry seen
 }
 
 type cqBatch struct {
@@ -81,6 +82,9 @@ func (d *dispatcher) run(from, limit int64) error {
 		return fmt.Errorf("%w: dispatch found the end of data at %d before the confirmed offset %d", ErrCorrupt, end, limit)
 	}
 	d.s.dmu.Lock()
+	if d.lastIndex != 0 {
+		d.s.dispatchedIdx = d.lastIndex
+	}
 	d.s.dispatched.Store(end)
 	d.s.dcond.Broadcast()
 	d.s.dmu.Unlock()
@@ -89,6 +93,7 @@ func (d *dispatcher) run(from, limit int64) error {
 
 // entry handles one CommitLog entry.
 func (d *dispatcher) entry(off int64, e []byte) error {
+	d.lastIndex = be64(e[24:])
 	if EntryType(e[12]) != EntryMessages {
 		return nil
 	}

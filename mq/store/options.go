@@ -100,6 +100,11 @@ type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
+	// Replicated makes the CommitLog a consensus log: entries arrive
+	// through AppendEntries and become visible through Commit; Put is
+	// refused. See replicated.go.
+	Replicated bool
+
 	// OnCompletions, when set, runs after each batch of put completions
 	// (the done callbacks of one write or one fsync), on the goroutine
 	// that ran them: callers that queue responses in done can flush them

@@ -29,20 +29,30 @@ func (s *Store) recover(cp checkpoint) error {
 	if err != nil {
 		return err
 	}
+	if !s.opts.Replicated {
+		s.term = max(s.term, 1)
+	}
 	s.clog.wrote.Store(end)
 	s.clog.flushed.Store(end)
+	s.flushPoint.Store(&LogPoint{Index: s.lastIndex, Term: s.term, Offset: end})
 	next := end - end%s.opts.SegmentSize
 	if last := s.clog.last(); last != nil {
 		next = last.base + s.opts.SegmentSize
 	}
 	s.clog.prepareNext(next)
-	if err := s.loadQueues(end); err != nil {
+	start := max(min(cp.Dispatched, end), s.clog.minOffset())
+	// Replicated: data past the dispatched offset may not be committed, so
+	// it leaves the ConsumeQueues and the index until consensus commits it.
+	visible := end
+	if s.opts.Replicated {
+		visible = start
+	}
+	if err := s.loadQueues(visible); err != nil {
 		return err
 	}
-	start := max(min(cp.Dispatched, end), s.clog.minOffset())
 	s.indexResume = 0
 	if s.index != nil {
-		last, err := s.index.load(end, s.storeTimeAt)
+		last, err := s.index.load(visible, s.storeTimeAt)
 		if err != nil {
 			return err
 		}
@@ -57,15 +67,29 @@ func (s *Store) recover(cp checkpoint) error {
 		start = s.clog.minOffset()
 	}
 	s.dispatched.Store(start)
-	s.confirmed.Store(end)
-	if end > start {
+	s.confirmed.Store(visible)
+	if s.opts.Replicated {
+		s.dispatchedIdx = cp.DispatchedIdx
+		if start == s.clog.minOffset() {
+			s.dispatchedIdx = s.pos.start.Index
+		}
+	}
+	if visible > start {
 		s.log.Info("rebuilding consume queues from the commit log", "from", start, "to", end)
 	}
 	if err := s.dispatchAll(); err != nil {
 		return err
 	}
+	if s.opts.Replicated {
+		s.commitIndex.Store(s.dispatchedIdx)
+	}
 	for k, q := range s.queues {
 		s.queueOffsets[k] = q.maxOffset.Load()
+	}
+	if s.opts.Replicated && end > start {
+		s.appendMu.Lock()
+		s.recountQueues()
+		s.appendMu.Unlock()
 	}
 	return s.flushOnce()
 }
@@ -73,6 +97,8 @@ func (s *Store) recover(cp checkpoint) error {
 // recoverCommitLog finds the end of valid data, cuts anything after it, and
 // returns it. It also restores the index of the last entry.
 func (s *Store) recoverCommitLog(cp checkpoint) (int64, error) {
+	s.pos.start = cp.LogStart
+	s.lastIndex, s.term = cp.LogStart.Index, cp.LogStart.Term
 	last := s.clog.last()
 	if last == nil {
 		// An empty log starts at the offset the checkpoint says was
@@ -85,6 +111,11 @@ func (s *Store) recoverCommitLog(cp checkpoint) (int64, error) {
 	from := max(cp.CommitLogFlush, s.clog.minOffset())
 	if from >= last.base+s.opts.SegmentSize {
 		from = last.base // beyond the files: trust nothing past the last segment's start
+	}
+	if from == cp.CommitLogFlush && from > s.clog.minOffset() && cp.FlushIndex > 0 {
+		s.lastIndex, s.term = cp.FlushIndex, cp.FlushTerm
+	} else if s.opts.Replicated {
+		from = s.clog.minOffset() // entry indexes must be known: read them all
 	}
 	end, err := s.scanValid(from)
 	if base := s.clog.segmentFor(from).base; err != nil && from != base {
@@ -111,11 +142,16 @@ func (s *Store) recoverCommitLog(cp checkpoint) (int64, error) {
 func (s *Store) scanValid(off int64) (int64, error) {
 	var buf []byte
 	limit := s.clog.last().base + s.opts.SegmentSize
-	end, stop, err := s.clog.scan(off, limit, &buf, func(_ int64, e []byte) error {
+	var pos []entryPos
+	end, stop, err := s.clog.scan(off, limit, &buf, func(off int64, e []byte) error {
 		h, _ := checkEntry(e)
 		s.lastIndex, s.term = h.Index, max(h.Term, 1)
+		if s.opts.Replicated {
+			pos = append(pos, entryPos{index: h.Index, term: h.Term, off: off, size: int64(h.Size)})
+		}
 		return nil
 	})
+	s.pos.add(pos)
 	if stop == stopTorn {
 		if err == nil {
 			err = errors.New("torn entry")

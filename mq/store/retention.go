@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -74,7 +75,11 @@ func (s *Store) Clean(force bool) (int, error) {
 	if !due {
 		return 0, nil
 	}
-	n, err := s.clog.deleteSegmentsBefore(s.dispatched.Load(), now.Add(-s.opts.FileReservedTime), maxDeletePerRound)
+	var before func(int64) error
+	if s.opts.Replicated {
+		before = s.compactTo
+	}
+	n, err := s.clog.deleteSegmentsBefore(s.dispatched.Load(), now.Add(-s.opts.FileReservedTime), maxDeletePerRound, before)
 	if err != nil || n == 0 {
 		return n, err
 	}
@@ -90,4 +95,31 @@ func (s *Store) Clean(force bool) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// compactTo records, durably, that the replicated log will start at the
+// segment at base: the entry before its first one becomes the log start
+// that consensus matches against (and snapshots from).
+func (s *Store) compactTo(base int64) error {
+	first, ok, err := s.segmentFirstIndex(base)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("store: segment %d holds no entry; keeping the one before it", base)
+	}
+	s.appendMu.Lock()
+	prev, err := s.termLocked(first - 1)
+	s.appendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	p := LogPoint{Index: first - 1, Term: prev, Offset: base}
+	if err := s.cp.update(func(c *checkpoint) { c.LogStart = p }); err != nil {
+		return err
+	}
+	s.pos.mu.Lock()
+	s.pos.start = p
+	s.pos.mu.Unlock()
+	return nil
 }

@@ -91,12 +91,17 @@ type Store struct {
 	flushWait []*putReq // SyncFlush requests written but not yet fsynced
 	flushWake chan struct{}
 
-	indexResume  int64        // records before this are already indexed (set by recovery)
-	confirmed    atomic.Int64 // data below may be dispatched
-	dispatched   atomic.Int64 // data below is in the ConsumeQueues
-	dispatchWake chan struct{}
-	dmu          sync.Mutex
-	dcond        *sync.Cond // broadcast when dispatched moves
+	pos         positions                // where entries are (replicated mode)
+	commitIndex atomic.Uint64            // entries up to this may be dispatched (replicated mode)
+	flushPoint  atomic.Pointer[LogPoint] // the last entry known fsynced
+
+	indexResume   int64        // records before this are already indexed (set by recovery)
+	confirmed     atomic.Int64 // data below may be dispatched
+	dispatched    atomic.Int64 // data below is in the ConsumeQueues
+	dispatchWake  chan struct{}
+	dmu           sync.Mutex
+	dcond         *sync.Cond // broadcast when dispatched moves
+	dispatchedIdx uint64     // index of the entry ending at dispatched; guarded by dmu
 
 	fatal      atomic.Pointer[error] // set when the store needs a restart
 	flushFence atomic.Pointer[error] // set while an AsyncFlush fsync keeps failing
@@ -130,6 +135,7 @@ func Open(opts Options) (*Store, error) {
 		term:         1,
 	}
 	s.dcond = sync.NewCond(&s.dmu)
+	s.flushPoint.Store(&LogPoint{})
 	if err := s.open(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -213,6 +219,9 @@ func (s *Store) PutSync(msgs []*message.Message) error {
 }
 
 func (s *Store) checkPut(msgs []*message.Message) error {
+	if s.opts.Replicated {
+		return ErrReplicated
+	}
 	if len(msgs) == 0 {
 		return fmt.Errorf("store: empty put")
 	}
@@ -452,7 +461,7 @@ func (s *Store) syncFlushOnce() {
 	if len(waiters) == 0 {
 		return
 	}
-	flushed, err := s.clog.flush()
+	flushed, err := s.syncCommitLog()
 	if err != nil {
 		s.rollbackAfterFlushError(waiters, err)
 		return
@@ -545,6 +554,19 @@ func (s *Store) flushLoop() {
 	}
 }
 
+// syncCommitLog fsyncs the CommitLog and records which entry the durable
+// data ends with. It returns the flushed offset.
+func (s *Store) syncCommitLog() (int64, error) {
+	s.appendMu.Lock()
+	p := LogPoint{Index: s.lastIndex, Term: s.term, Offset: s.clog.wrote.Load()}
+	s.appendMu.Unlock()
+	flushed, err := s.clog.flush()
+	if err == nil && p.Offset > s.flushPoint.Load().Offset {
+		s.flushPoint.Store(&p)
+	}
+	return flushed, err
+}
+
 // flushOnce makes the current state durable and records it.
 func (s *Store) flushOnce() error {
 	if err := s.flushCommitLog(); err != nil {
@@ -559,7 +581,7 @@ func (s *Store) flushCommitLog() error {
 		return nil
 	}
 	s.padTail()
-	if _, err := s.clog.flush(); err != nil {
+	if _, err := s.syncCommitLog(); err != nil {
 		fenced := fmt.Errorf("%w: fsync failed, puts refused until it succeeds: %w", ErrWriteFailed, err)
 		s.flushFence.Store(&fenced)
 		return err
@@ -577,6 +599,9 @@ const pageSize = 4096
 // fsync is not writing back: a write into a page under writeback waits for
 // that I/O, which showed as millisecond stalls of every put.
 func (s *Store) padTail() {
+	if s.opts.Replicated {
+		return // the log holds only what consensus put there
+	}
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	off := s.clog.wrote.Load()
@@ -604,7 +629,9 @@ func (s *Store) padTail() {
 // flushMeta fsyncs the ConsumeQueues and the index, then records the
 // checkpoint.
 func (s *Store) flushMeta() error {
-	dispatched := s.dispatched.Load()
+	s.dmu.Lock()
+	dispatched, dispatchedIdx := s.dispatched.Load(), s.dispatchedIdx
+	s.dmu.Unlock()
 	for _, q := range s.allQueues() {
 		if err := q.sync(); err != nil {
 			return err
@@ -615,17 +642,18 @@ func (s *Store) flushMeta() error {
 			return err
 		}
 	}
-	return s.cp.write(checkpoint{
-		CommitLogFlush: s.clog.flushed.Load(),
-		Dispatched:     dispatched,
-		Timestamp:      s.opts.Now().UnixMilli(),
+	fp := s.flushPoint.Load()
+	return s.cp.update(func(c *checkpoint) {
+		c.CommitLogFlush, c.FlushIndex, c.FlushTerm = fp.Offset, fp.Index, fp.Term
+		c.Dispatched, c.DispatchedIdx = dispatched, dispatchedIdx
+		c.Timestamp = s.opts.Now().UnixMilli()
 	})
 }
 
 // Flush makes everything written so far durable now: the CommitLog, the
 // ConsumeQueues, the index and the checkpoint.
 func (s *Store) Flush() error {
-	if _, err := s.clog.flush(); err != nil {
+	if _, err := s.syncCommitLog(); err != nil {
 		return err
 	}
 	return s.flushOnce()
@@ -644,10 +672,12 @@ func (s *Store) Close() error {
 		s.dmu.Unlock()
 		s.wg.Wait()
 		var errs []error
-		if _, err := s.clog.flush(); err != nil {
+		if _, err := s.syncCommitLog(); err != nil {
 			errs = append(errs, err)
 		} else {
-			s.confirmed.Store(s.clog.wrote.Load())
+			if !s.opts.Replicated {
+				s.confirmed.Store(s.clog.wrote.Load())
+			}
 			errs = append(errs, s.dispatchAll())
 			errs = append(errs, s.flushOnce())
 		}
