@@ -52,6 +52,7 @@ fuzz:
 	cd mq && for t in FuzzDecodeFrame FuzzDecodeJSONHeader; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./remoting || exit 1; done
 	cd mq && for t in FuzzDecodeRecord FuzzDecodeBatch; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./message || exit 1; done
 	cd mq && for t in FuzzDecodeEntry FuzzScanSegment; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./store || exit 1; done
+	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzReadFrame$$ -fuzztime=$(FUZZTIME) ./replica || exit 1
 
 bench: build
 	./integration-tests/bench/run.sh

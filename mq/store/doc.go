@@ -26,7 +26,7 @@
 //	| 0      | 4    | size of the entry, header included              |
 //	| 4      | 4    | magic 0x514C4531 ("QLE1")                       |
 //	| 8      | 4    | CRC-32C of bytes [12, size)                     |
-//	| 12     | 1    | type: 1 messages, 2 no-op, 3 config, 4 metadata |
+//	| 12     | 1    | type: 1 messages, 2 no-op, 3 config, 4 metadata, 5 config v2 |
 //	| 13     | 3    | reserved, zero                                  |
 //	| 16     | 8    | term                                            |
 //	| 24     | 8    | index                                           |

@@ -27,6 +27,8 @@ const (
 	EntryConfig EntryType = 3
 	// EntryMeta holds replicated broker metadata.
 	EntryMeta EntryType = 4
+	// EntryConfigV2 holds a Raft joint-consensus configuration change.
+	EntryConfigV2 EntryType = 5
 )
 
 // ErrCorrupt is wrapped by every error about damaged store data.

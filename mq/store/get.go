@@ -351,7 +351,7 @@ func (s *Store) Stats() Stats {
 		MaxPhysicalOffset: s.clog.wrote.Load(),
 		Flushed:           s.clog.flushed.Load(),
 		Dispatched:        s.dispatched.Load(),
-		Writable:          s.writable(),
+		Writable:          s.Writable(),
 	}
 	s.qmu.RLock()
 	st.Queues = len(s.queues)

@@ -260,9 +260,17 @@ func (s *Store) LogStart() LogPoint {
 // FirstIndex is the index of the first entry stored.
 func (s *Store) FirstIndex() uint64 { return s.LogStart().Index + 1 }
 
-// AppliedIndex is the index of the last entry whose records are dispatched
-// as of the last recovery: consensus resumes applying after it.
-func (s *Store) AppliedIndex() uint64 { return s.commitIndex.Load() }
+// AppliedIndex is the index of the last entry whose records are in the
+// ConsumeQueues, visible to readers. After a restart consensus resumes
+// applying after it.
+func (s *Store) AppliedIndex() uint64 {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	return s.dispatchedIdx
+}
+
+// CommitIndex is the index of the last entry known committed here.
+func (s *Store) CommitIndex() uint64 { return s.commitIndex.Load() }
 
 // Term returns the term of entry index, which must be in
 // [FirstIndex()-1, LastIndex()].
@@ -362,3 +370,18 @@ func (s *Store) SetHardState(hs HardState) error {
 	}
 	return s.cp.update(func(*checkpoint) {})
 }
+
+// LogEnd is the CommitLog offset just after entry index.
+func (s *Store) LogEnd(index uint64) (int64, error) {
+	p, err := s.lookup(index)
+	if err != nil {
+		return 0, err
+	}
+	return p.off + p.size, nil
+}
+
+// LogMin is the CommitLog offset of the first byte stored.
+func (s *Store) LogMin() int64 { return s.clog.minOffset() }
+
+// ReadLog reads raw CommitLog bytes at off, for consistency checks.
+func (s *Store) ReadLog(p []byte, off int64) error { return s.clog.readAt(p, off) }

@@ -225,7 +225,7 @@ func (s *Store) checkPut(msgs []*message.Message) error {
 	if len(msgs) == 0 {
 		return fmt.Errorf("store: empty put")
 	}
-	if err := s.writable(); err != nil {
+	if err := s.Writable(); err != nil {
 		return err
 	}
 	for _, m := range msgs {
@@ -239,8 +239,9 @@ func (s *Store) checkPut(msgs []*message.Message) error {
 	return nil
 }
 
-// writable reports why puts are refused, or nil.
-func (s *Store) writable() error {
+// Writable reports why puts are refused (disk full, a failed fsync, a
+// failed log), or nil.
+func (s *Store) Writable() error {
 	if e := s.fatal.Load(); e != nil {
 		return *e
 	}
@@ -302,7 +303,7 @@ const maxWrite = 4 << 20
 // appendBatch writes reqs, one entry each, in as few writes as the segment
 // boundaries and maxWrite allow.
 func (s *Store) appendBatch(reqs []*putReq) {
-	if err := s.writable(); err != nil {
+	if err := s.Writable(); err != nil {
 		for _, r := range reqs {
 			r.done(err)
 		}

@@ -1,0 +1,355 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"qianlang.io/mq/message"
+	"qianlang.io/mq/store"
+	"qianlang.io/mq/vfs"
+)
+
+// testGroup is three members in one process, each with its own in-memory
+// file system and a real TCP transport on loopback.
+type testGroup struct {
+	t      *testing.T
+	sync   bool
+	addrs  map[uint64]string
+	fs     map[uint64]*vfs.MemFS
+	stores map[uint64]*store.Store
+	nodes  map[uint64]*Node
+	trs    map[uint64]*TCP
+	cut    sync.Map // uint64 → true: member isolated
+}
+
+var voters = []uint64{1, 2, 3}
+
+func newTestGroup(t *testing.T, syncFlush bool) *testGroup {
+	g := &testGroup{t: t, sync: syncFlush, addrs: map[uint64]string{}, fs: map[uint64]*vfs.MemFS{},
+		stores: map[uint64]*store.Store{}, nodes: map[uint64]*Node{}, trs: map[uint64]*TCP{}}
+	lns := map[uint64]net.Listener{}
+	for _, id := range voters {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns[id] = ln
+		g.addrs[id] = ln.Addr().String()
+		g.fs[id] = vfs.NewMem()
+	}
+	for _, id := range voters {
+		g.start(id, lns[id])
+	}
+	t.Cleanup(g.close)
+	return g
+}
+
+func (g *testGroup) storeOptions(id uint64) store.Options {
+	o := store.DefaultOptions("/data")
+	o.FS = g.fs[id]
+	o.Replicated = true
+	o.SegmentSize = 1 << 20
+	o.MaxMessageSize = 64 << 10
+	o.QueueFileEntries = 1024
+	o.IndexSlots, o.IndexEntries = 1024, 4096
+	o.FlushInterval = 20 * time.Millisecond
+	o.CleanInterval = time.Hour
+	o.DeleteWhen = nil
+	if g.sync {
+		o.Flush = store.SyncFlush
+	}
+	return o
+}
+
+func (g *testGroup) start(id uint64, ln net.Listener) {
+	t := g.t
+	if ln == nil {
+		var err error
+		for i := 0; i < 50; i++ {
+			if ln, err = net.Listen("tcp", g.addrs[id]); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		require.NoError(t, err)
+	}
+	st, err := store.Open(g.storeOptions(id))
+	require.NoError(t, err)
+	g.stores[id] = st
+	n, err := Start(Options{
+		ID: id, Voters: voters, Store: st, SyncFlush: g.sync,
+		TickInterval: 20 * time.Millisecond, ElectionTicks: 10,
+		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
+			tr, err := ListenTCP(TCPOptions{Self: id, Listener: ln, Peers: g.addrs, Deliver: deliver, Unreachable: unreachable})
+			if err == nil {
+				g.trs[id] = tr
+				tr.SetFilter(func(from, to uint64) bool { return g.isCut(from) || g.isCut(to) })
+			}
+			return tr, err
+		},
+	})
+	require.NoError(t, err)
+	g.nodes[id] = n
+}
+
+func (g *testGroup) isCut(id uint64) bool { _, ok := g.cut.Load(id); return ok }
+
+// crash stops a member as kill -9 would: whatever its files hold at that
+// instant (page cache included, as a process crash keeps it) is what a
+// restart finds.
+func (g *testGroup) crash(id uint64) {
+	n := g.nodes[id]
+	n.Close()
+	clone := g.fs[id].CrashClone()
+	g.stores[id].Close()
+	g.fs[id] = clone
+	delete(g.nodes, id)
+	delete(g.stores, id)
+}
+
+func (g *testGroup) close() {
+	for id, n := range g.nodes {
+		n.Close()
+		g.stores[id].Close()
+	}
+}
+
+// leader waits for a member (not in except) that leads.
+func (g *testGroup) leader(except ...uint64) *Node {
+	var found *Node
+	require.Eventually(g.t, func() bool {
+		for id, n := range g.nodes {
+			skip := g.isCut(id)
+			for _, e := range except {
+				skip = skip || e == id
+			}
+			if s := n.Status(); !skip && s.Role == Leader {
+				found = n
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "no leader elected")
+	return found
+}
+
+var (
+	born = netip.MustParseAddrPort("10.0.0.5:40000")
+	host = netip.MustParseAddrPort("127.0.0.1:10911")
+)
+
+func testMsg(i int) *message.Message {
+	return &message.Message{
+		Topic: "T", QueueID: int32(i % 4), Body: []byte(fmt.Sprintf("message-%06d", i)),
+		BornTimestamp: 1, BornHost: born, StoreHost: host,
+	}
+}
+
+// putAll sends count messages through whichever member leads, retrying on
+// ErrNotLeader, and returns the bodies acknowledged.
+func (g *testGroup) putAll(from, count int) map[string]bool {
+	acked := map[string]bool{}
+	for i := from; i < from+count; i++ {
+		for attempt := 0; ; attempt++ {
+			require.Less(g.t, attempt, 200, "put %d never acknowledged", i)
+			m := testMsg(i)
+			ch := make(chan error, 1)
+			g.leader().Put([]*message.Message{m}, func(err error) { ch <- err })
+			if err := <-ch; err == nil {
+				acked[string(m.Body)] = true
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return acked
+}
+
+// consumed reads every committed message on member id.
+func (g *testGroup) consumed(id uint64) map[string]bool {
+	st := g.stores[id]
+	got := map[string]bool{}
+	for q := int32(0); q < 4; q++ {
+		off := st.MinOffset("T", q)
+		for {
+			r, err := st.GetMessages("T", q, off, 64, nil)
+			require.NoError(g.t, err)
+			if r.Status != store.Found {
+				break
+			}
+			for pos := 0; pos < len(r.Body); {
+				m, n, err := message.DecodeRecord(r.Body[pos:])
+				require.NoError(g.t, err)
+				require.Equal(g.t, off, m.QueueOffset, "queue %d has no gaps", q)
+				off++
+				got[string(m.Body)] = true
+				pos += n
+			}
+		}
+	}
+	return got
+}
+
+// check waits for every running member to apply the same index, then
+// compares their logs.
+func (g *testGroup) check() {
+	var ss []*store.Store
+	for _, st := range g.stores {
+		ss = append(ss, st)
+	}
+	require.Eventually(g.t, func() bool {
+		var want uint64
+		for _, n := range g.nodes {
+			want = max(want, n.Status().Commit)
+		}
+		if want == 0 {
+			return false
+		}
+		for _, st := range ss {
+			if st.AppliedIndex() < want {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "members did not converge")
+	upTo, err := CheckLogs(ss...)
+	require.NoError(g.t, err)
+	require.NotZero(g.t, upTo)
+}
+
+func TestGroupReplicatesAndAgrees(t *testing.T) {
+	for _, syncFlush := range []bool{false, true} {
+		t.Run(fmt.Sprint("sync=", syncFlush), func(t *testing.T) {
+			g := newTestGroup(t, syncFlush)
+			lead := g.leader()
+
+			// Concurrent puts from many goroutines, batched into entries.
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := 0; i < 200; i++ {
+						m := testMsg(w*1000 + i)
+						ch := make(chan error, 1)
+						lead.Put([]*message.Message{m}, func(err error) { ch <- err })
+						if <-ch != nil {
+							failed.Add(1)
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			require.Zero(t, failed.Load())
+			g.check()
+			for id := range g.nodes {
+				require.Len(t, g.consumed(id), 1600, "member %d", id)
+			}
+		})
+	}
+}
+
+func TestGroupLeaderCrashLosesNothingAcknowledged(t *testing.T) {
+	g := newTestGroup(t, false)
+	acked := g.putAll(0, 300)
+	old := g.leader()
+	oldID := old.Status().ID
+	g.crash(oldID)
+	start := time.Now()
+	g.leader()
+	t.Logf("new leader after %v", time.Since(start))
+	for k := range g.putAll(300, 300) {
+		acked[k] = true
+	}
+	g.start(oldID, nil)
+	for k := range g.putAll(600, 100) {
+		acked[k] = true
+	}
+	g.check()
+	for id := range g.nodes {
+		got := g.consumed(id)
+		t.Logf("member %d: applied %d, consumed %d, min offsets %d %d %d %d", id, g.stores[id].AppliedIndex(), len(got),
+			g.stores[id].MinOffset("T", 0), g.stores[id].MinOffset("T", 1), g.stores[id].MinOffset("T", 2), g.stores[id].MinOffset("T", 3))
+		for k := range acked {
+			require.True(t, got[k], "member %d lost acknowledged %s", id, k)
+		}
+	}
+}
+
+func TestGroupPartitionedLeaderStepsDownAndTailIsDiscarded(t *testing.T) {
+	g := newTestGroup(t, false)
+	acked := g.putAll(0, 100)
+	old := g.leader()
+	oldID := old.Status().ID
+	g.cut.Store(oldID, true)
+
+	// Puts to the cut-off leader are never acknowledged.
+	var late atomic.Int64
+	for i := 0; i < 50; i++ {
+		old.Put([]*message.Message{testMsg(10_000 + i)}, func(err error) {
+			if err == nil {
+				late.Add(1)
+			}
+		})
+	}
+	lead := g.leader(oldID)
+	require.NotEqual(t, oldID, lead.Status().ID)
+	for k := range g.putAll(100, 100) {
+		acked[k] = true
+	}
+	require.Eventually(t, func() bool { return old.Status().Role != Leader }, 5*time.Second, 10*time.Millisecond, "the isolated leader steps down (check quorum)")
+	require.Zero(t, late.Load(), "an isolated leader acknowledged a put")
+
+	g.cut.Delete(oldID)
+	for k := range g.putAll(200, 50) {
+		acked[k] = true
+	}
+	g.check()
+	got := g.consumed(oldID)
+	for k := range acked {
+		require.True(t, got[k], "old leader misses %s after healing", k)
+	}
+	for i := 0; i < 50; i++ {
+		require.False(t, got[string(testMsg(10_000+i).Body)], "uncommitted tail survived")
+	}
+}
+
+func TestGroupRestartAllComesBackTheSame(t *testing.T) {
+	g := newTestGroup(t, true)
+	acked := g.putAll(0, 200)
+	g.check()
+	for _, id := range voters {
+		g.crash(id)
+	}
+	for _, id := range voters {
+		g.start(id, nil)
+	}
+	g.leader()
+	g.check()
+	for _, id := range voters {
+		got := g.consumed(id)
+		for k := range acked {
+			require.True(t, got[k], "member %d lost %s across a full restart", id, k)
+		}
+	}
+}
+
+func TestGroupTransferLeadership(t *testing.T) {
+	g := newTestGroup(t, false)
+	g.putAll(0, 50)
+	old := g.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, old.TransferLeadership(ctx))
+	require.NotEqual(t, old.Status().ID, g.leader().Status().ID)
+	g.putAll(50, 50)
+	g.check()
+}

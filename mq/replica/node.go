@@ -1,0 +1,671 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"qianlang.io/mq/message"
+	"qianlang.io/mq/store"
+)
+
+// Errors a put can fail with.
+var (
+	// ErrNotLeader: this member is not the leader, or stopped being it
+	// before the put was committed. The put may still be committed by the
+	// new leader; a client that retries may store it twice.
+	ErrNotLeader = errors.New("replica: not the leader")
+	// ErrClosed: the member is shutting down.
+	ErrClosed = errors.New("replica: closed")
+	// ErrStopped: the member stopped after a storage failure.
+	ErrStopped = errors.New("replica: stopped after a storage failure")
+)
+
+// Role is a member's part in its group.
+type Role int
+
+const (
+	Follower Role = iota
+	Candidate
+	Leader
+	Stopped // left the group after a storage failure
+)
+
+func (r Role) String() string {
+	return [...]string{"FOLLOWER", "CANDIDATE", "LEADER", "STOPPED"}[r]
+}
+
+// Status is a member's view of its group.
+type Status struct {
+	ID        uint64
+	Role      Role
+	Term      uint64
+	Leader    uint64 // 0 when unknown
+	Commit    uint64 // highest index known committed
+	Applied   uint64 // highest index visible to readers here
+	LastIndex uint64
+}
+
+// Options configure a Node.
+type Options struct {
+	// ID is this member's id (1-based; dLegerSelfId n0 is 1).
+	ID uint64
+	// Voters lists every member's id, ID included.
+	Voters []uint64
+	Store  *store.Store
+	// SyncFlush makes every member fsync entries before acknowledging
+	// them; otherwise a majority holding them in the page cache commits.
+	SyncFlush bool
+	// TickInterval is the heartbeat period; elections start after
+	// ElectionTicks to 2×ElectionTicks ticks without a leader.
+	TickInterval  time.Duration
+	ElectionTicks int
+	// MaxEntryBytes bounds the records the leader packs into one entry.
+	MaxEntryBytes int
+	Logger        *slog.Logger
+	// NewTransport builds the transport, given where to deliver incoming
+	// messages and how to report a peer unreachable.
+	NewTransport func(deliver func(pb.Message), unreachable func(id uint64)) (Transport, error)
+	// OnStatus is called, in order and on a goroutine of its own, when
+	// the role, the term or the leader changes.
+	OnStatus func(Status)
+	// OnMeta applies a committed metadata entry. It runs on every member
+	// in log order, on the driver goroutine, and must not block.
+	OnMeta func(index uint64, payload []byte)
+	// OnCompletions runs after each batch of put completions.
+	OnCompletions func()
+}
+
+func (o *Options) fill() {
+	if o.TickInterval == 0 {
+		o.TickInterval = 100 * time.Millisecond
+	}
+	if o.ElectionTicks == 0 {
+		o.ElectionTicks = 10
+	}
+	if o.MaxEntryBytes == 0 {
+		o.MaxEntryBytes = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	if o.ID == 0 {
+		return errors.New("replica: ID must be set (1-based)")
+	}
+	found := false
+	for _, v := range o.Voters {
+		found = found || v == o.ID
+	}
+	if !found {
+		return fmt.Errorf("replica: ID %d is not among the voters %v", o.ID, o.Voters)
+	}
+	if o.Store == nil || o.NewTransport == nil {
+		return errors.New("replica: Store and NewTransport must be set")
+	}
+	if o.ElectionTicks < 0 || o.TickInterval < 0 {
+		return errors.New("replica: TickInterval and ElectionTicks must not be negative")
+	}
+	return nil
+}
+
+// put is one request waiting to be proposed: messages, or metadata.
+type put struct {
+	msgs []*message.Message
+	meta []byte
+	done func(error)
+}
+
+// proposal is one entry this leader proposed.
+type proposal struct {
+	puts []*put
+	msgs []*message.Message // every message of puts, in record order
+	next int                // the next record AppendEntries reports
+}
+
+// Node is one member of a replicated broker group: it drives raft (a
+// RawNode owned by one goroutine, in the Ready/Advance shape), writes
+// entries to the store, sends messages through the transport and applies
+// committed entries.
+type Node struct {
+	o   Options
+	log *slog.Logger
+	st  *store.Store
+	rn  *raft.RawNode
+	tr  Transport
+
+	recvc    chan pb.Message
+	unreachc chan uint64
+	ctlc     chan func()
+	propWake chan struct{}
+
+	pmu     sync.Mutex
+	pending []*put // guarded by pmu
+
+	inflight map[uint64]*proposal // by entry index; driver goroutine only
+	role     Role                 // driver goroutine only
+	lead     uint64               // driver goroutine only
+
+	status  atomic.Pointer[Status]
+	statusq chan Status
+	fatal   atomic.Pointer[error]
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// Start starts a member on a store opened in replicated mode.
+func Start(o Options) (*Node, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.fill()
+	n := &Node{
+		o: o, st: o.Store,
+		log:      o.Logger.With("component", "replica", "id", o.ID),
+		recvc:    make(chan pb.Message, 1024),
+		unreachc: make(chan uint64, 64),
+		ctlc:     make(chan func()),
+		propWake: make(chan struct{}, 1),
+		inflight: make(map[uint64]*proposal),
+		statusq:  make(chan Status, 64),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	ls := &logStorage{st: o.Store, voters: o.Voters}
+	hs, _, _ := ls.InitialState()
+	cfg := &raft.Config{
+		ID:                        o.ID,
+		ElectionTick:              o.ElectionTicks,
+		HeartbeatTick:             1,
+		Storage:                   ls,
+		Applied:                   min(o.Store.AppliedIndex(), hs.Commit),
+		MaxSizePerMsg:             4 << 20,
+		MaxCommittedSizePerReady:  64 << 20,
+		MaxUncommittedEntriesSize: 1 << 30,
+		MaxInflightMsgs:           256,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftLogger{n.log},
+	}
+	rn, err := raft.NewRawNode(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("replica: start raft: %w", err)
+	}
+	n.rn = rn
+	n.publish()
+	tr, err := o.NewTransport(n.deliver, n.reportUnreachable)
+	if err != nil {
+		return nil, err
+	}
+	n.tr = tr
+	n.wg.Add(2)
+	go n.run()
+	go n.notifyLoop()
+	return n, nil
+}
+
+func (n *Node) deliver(m pb.Message) {
+	select {
+	case n.recvc <- m:
+	case <-n.stop:
+	}
+}
+
+func (n *Node) reportUnreachable(id uint64) {
+	select {
+	case n.unreachc <- id:
+	default:
+	}
+}
+
+// Status returns this member's current view.
+func (n *Node) Status() Status { return *n.status.Load() }
+
+// Err is the storage failure that stopped this member, or nil.
+func (n *Node) Err() error {
+	if e := n.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Put replicates msgs as part of one entry and calls done once they are
+// committed (on a majority) and visible here, with their queue offsets,
+// physical offsets and store timestamps filled in; or with the error.
+func (n *Node) Put(msgs []*message.Message, done func(error)) {
+	n.enqueue(&put{msgs: msgs, done: done})
+}
+
+// ProposeMeta replicates a metadata entry; done is called once it is
+// committed and applied here.
+func (n *Node) ProposeMeta(payload []byte, done func(error)) {
+	n.enqueue(&put{meta: payload, done: done})
+}
+
+func (n *Node) enqueue(p *put) {
+	if err := n.Err(); err != nil {
+		p.done(err)
+		return
+	}
+	if n.Status().Role != Leader {
+		p.done(ErrNotLeader)
+		return
+	}
+	if p.meta == nil {
+		if err := n.st.Writable(); err != nil {
+			p.done(err)
+			return
+		}
+	}
+	n.pmu.Lock()
+	n.pending = append(n.pending, p)
+	n.pmu.Unlock()
+	select {
+	case n.propWake <- struct{}{}:
+	default:
+	}
+}
+
+// Campaign makes this member start an election now.
+func (n *Node) Campaign() error {
+	return n.control(func() { _ = n.rn.Campaign() })
+}
+
+// TransferLeadership hands leadership to the most up-to-date follower and
+// waits until another member leads, or ctx ends. It is a no-op on a
+// follower.
+func (n *Node) TransferLeadership(ctx context.Context) error {
+	var target uint64
+	err := n.control(func() {
+		if n.role != Leader {
+			return
+		}
+		var best uint64
+		for id, pr := range n.rn.Status().Progress {
+			if id != n.o.ID && (target == 0 || pr.Match > best) {
+				target, best = id, pr.Match
+			}
+		}
+		if target != 0 {
+			n.log.Info("transferring leadership", "to", target, "match", best)
+			n.rn.TransferLeader(target)
+		}
+	})
+	if err != nil || target == 0 {
+		return err
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s := n.Status(); s.Role != Leader && s.Leader != 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replica: leadership transfer to %d: %w", target, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// control runs fn on the driver goroutine.
+func (n *Node) control(fn func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.ctlc <- func() { fn(); close(ran) }:
+	case <-n.done:
+		return ErrClosed
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
+func (n *Node) run() {
+	defer n.wg.Done()
+	defer close(n.done)
+	tick := time.NewTicker(n.o.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			n.rn.Tick()
+		case m := <-n.recvc:
+			n.step(m)
+			for i := 0; i < 256; i++ {
+				select {
+				case m = <-n.recvc:
+					n.step(m)
+					continue
+				default:
+				}
+				break
+			}
+		case id := <-n.unreachc:
+			n.rn.ReportUnreachable(id)
+		case fn := <-n.ctlc:
+			fn()
+		case <-n.propWake:
+			n.propose()
+		case <-n.stop:
+			n.failAll(ErrClosed)
+			return
+		}
+		for n.rn.HasReady() {
+			if err := n.handleReady(n.rn.Ready()); err != nil {
+				n.stopOnFailure(err)
+				return
+			}
+		}
+	}
+}
+
+func (n *Node) step(m pb.Message) {
+	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		n.log.Debug("raft step", "type", m.Type, "from", m.From, "err", err)
+	}
+}
+
+// propose packs the pending puts into entries and proposes them.
+func (n *Node) propose() {
+	n.pmu.Lock()
+	puts := n.pending
+	n.pending = nil
+	n.pmu.Unlock()
+	if len(puts) == 0 {
+		return
+	}
+	if n.role != Leader {
+		for _, p := range puts {
+			p.done(ErrNotLeader)
+		}
+		n.completed()
+		return
+	}
+	now := time.Now().UnixMilli()
+	var ents []pb.Entry
+	var props []*proposal
+	var cur *proposal
+	var data []byte
+	seal := func() {
+		if cur != nil {
+			ents = append(ents, pb.Entry{Data: data})
+			props = append(props, cur)
+		}
+		cur, data = nil, nil
+	}
+	for _, p := range puts {
+		if p.meta != nil {
+			seal()
+			ents = append(ents, pb.Entry{Data: append([]byte{byte(store.EntryMeta)}, p.meta...)})
+			props = append(props, &proposal{puts: []*put{p}})
+			continue
+		}
+		size := 0
+		for _, m := range p.msgs {
+			size += m.EncodedSize()
+		}
+		if cur != nil && len(data)+size > n.o.MaxEntryBytes {
+			seal()
+		}
+		if cur == nil {
+			cur = &proposal{}
+			data = make([]byte, 1, min(n.o.MaxEntryBytes, 64<<10)+size)
+			data[0] = byte(store.EntryMessages)
+		}
+		for _, m := range p.msgs {
+			m.StoreTimestamp = now
+			data = message.AppendRecord(data, m)
+		}
+		cur.puts = append(cur.puts, p)
+		cur.msgs = append(cur.msgs, p.msgs...)
+	}
+	seal()
+	if err := n.rn.Step(pb.Message{Type: pb.MsgProp, From: n.o.ID, Entries: ents}); err != nil {
+		for _, pr := range props {
+			pr.fail(ErrNotLeader)
+		}
+		n.completed()
+		return
+	}
+	// raft numbered the entries in place.
+	for i := range ents {
+		n.inflight[ents[i].Index] = props[i]
+	}
+}
+
+func (p *proposal) fail(err error) {
+	for _, x := range p.puts {
+		x.done(err)
+	}
+}
+
+func (n *Node) completed() {
+	if n.o.OnCompletions != nil {
+		n.o.OnCompletions()
+	}
+}
+
+// handleReady persists, sends and applies one Ready.
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.softState(rd.SoftState)
+	}
+	leader := n.role == Leader
+	if leader {
+		// A leader may send while it writes (Raft thesis §10.2.1): it
+		// counts itself only once its own write is done.
+		n.tr.Send(rd.Messages)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return fmt.Errorf("replica: asked to install a snapshot at index %d, which this version cannot do", rd.Snapshot.Metadata.Index)
+	}
+	if err := n.appendEntries(rd.Entries); err != nil {
+		return err
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		hs := store.HardState{Term: rd.HardState.Term, Vote: rd.HardState.Vote, Commit: rd.HardState.Commit}
+		if err := n.st.SetHardState(hs); err != nil {
+			return err
+		}
+	}
+	if rd.MustSync && n.o.SyncFlush && len(rd.Entries) > 0 {
+		if err := n.st.SyncLog(); err != nil {
+			return err
+		}
+	}
+	if !leader {
+		n.tr.Send(rd.Messages)
+	}
+	if err := n.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	n.rn.Advance(rd)
+	n.publish()
+	return nil
+}
+
+func (n *Node) appendEntries(ents []pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	les := make([]store.LogEntry, len(ents))
+	for i := range ents {
+		le, err := fromRaft(&ents[i])
+		if err != nil {
+			return err
+		}
+		les[i] = le
+	}
+	return n.st.AppendEntries(les, func(i int, phy, qo int64) {
+		p := n.inflight[ents[i].Index]
+		if p == nil || p.next >= len(p.msgs) {
+			return
+		}
+		m := p.msgs[p.next]
+		p.next++
+		m.PhysicalOffset, m.QueueOffset = phy, qo
+	})
+}
+
+// apply makes committed entries visible and completes the puts they carry.
+func (n *Node) apply(ents []pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	for i := range ents {
+		e := &ents[i]
+		switch e.Type {
+		case pb.EntryConfChange:
+			var cc pb.ConfChange
+			if err := cc.Unmarshal(e.Data); err != nil {
+				return fmt.Errorf("replica: entry %d: %w", e.Index, err)
+			}
+			n.rn.ApplyConfChange(cc)
+		case pb.EntryConfChangeV2:
+			var cc pb.ConfChangeV2
+			if err := cc.Unmarshal(e.Data); err != nil {
+				return fmt.Errorf("replica: entry %d: %w", e.Index, err)
+			}
+			n.rn.ApplyConfChange(cc)
+		default:
+			if len(e.Data) > 0 && store.EntryType(e.Data[0]) == store.EntryMeta && n.o.OnMeta != nil {
+				n.o.OnMeta(e.Index, e.Data[1:])
+			}
+		}
+	}
+	last := ents[len(ents)-1].Index
+	if err := n.st.Commit(last); err != nil {
+		return err
+	}
+	done := false
+	for i := range ents {
+		if p := n.inflight[ents[i].Index]; p != nil {
+			delete(n.inflight, ents[i].Index)
+			p.fail(nil)
+			done = true
+		}
+	}
+	if done {
+		n.completed()
+	}
+	return nil
+}
+
+// softState follows role and leader changes.
+func (n *Node) softState(ss *raft.SoftState) {
+	was := n.role
+	switch ss.RaftState {
+	case raft.StateLeader:
+		n.role = Leader
+	case raft.StateCandidate, raft.StatePreCandidate:
+		n.role = Candidate
+	default:
+		n.role = Follower
+	}
+	n.lead = ss.Lead
+	if was == Leader && n.role != Leader {
+		n.log.Warn("lost leadership; failing uncommitted puts", "inflight", len(n.inflight), "new_leader", ss.Lead)
+		n.failAll(ErrNotLeader)
+	}
+}
+
+// failAll fails every put not yet completed.
+func (n *Node) failAll(err error) {
+	for idx, p := range n.inflight {
+		delete(n.inflight, idx)
+		p.fail(err)
+	}
+	n.pmu.Lock()
+	puts := n.pending
+	n.pending = nil
+	n.pmu.Unlock()
+	for _, p := range puts {
+		p.done(err)
+	}
+	n.completed()
+}
+
+// publish refreshes the status and queues a notification when the role,
+// term or leader changed.
+func (n *Node) publish() {
+	bs := n.rn.BasicStatus()
+	s := Status{
+		ID: n.o.ID, Role: n.role, Term: bs.Term, Leader: bs.Lead,
+		Commit: bs.Commit, Applied: n.st.AppliedIndex(), LastIndex: n.st.LastIndex(),
+	}
+	if e := n.fatal.Load(); e != nil {
+		s.Role = Stopped
+	}
+	old := n.status.Swap(&s)
+	if old == nil || old.Role != s.Role || old.Term != s.Term || old.Leader != s.Leader {
+		select {
+		case n.statusq <- s:
+		default:
+			n.log.Warn("status notification queue full; dropping one")
+		}
+	}
+}
+
+func (n *Node) notifyLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case s := <-n.statusq:
+			if n.o.OnStatus != nil {
+				n.o.OnStatus(s)
+			}
+		case <-n.done:
+			// Deliver what is left, the final state last.
+			for {
+				select {
+				case s := <-n.statusq:
+					if n.o.OnStatus != nil {
+						n.o.OnStatus(s)
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// stopOnFailure takes this member out of the group after a storage
+// failure: it acknowledges nothing more and sends nothing more.
+func (n *Node) stopOnFailure(err error) {
+	err = fmt.Errorf("%w: %w", ErrStopped, err)
+	n.fatal.Store(&err)
+	n.log.Error("storage failed; this member leaves its group until restarted", "err", err)
+	n.failAll(err)
+	n.tr.Close()
+	n.publish()
+}
+
+// Close stops the member. The store stays open; the caller closes it
+// after. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		<-n.done
+		n.tr.Close()
+	})
+	n.wg.Wait()
+	return nil
+}

@@ -1,0 +1,117 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"qianlang.io/mq/store"
+)
+
+// logStorage is raft's view of the store's CommitLog: the log raft reads
+// back when it sends entries to a follower that is behind, and the state it
+// restarts from. Writes do not go through it; the driver hands Ready
+// entries to the store directly.
+type logStorage struct {
+	st     *store.Store
+	voters []uint64
+}
+
+var _ raft.Storage = (*logStorage)(nil)
+
+func (l *logStorage) InitialState() (pb.HardState, pb.ConfState, error) {
+	hs := l.st.HardState()
+	// A commit index past the log can come back after a crash lost an
+	// unflushed tail (ASYNC_FLUSH): raft learns it again from the leader.
+	commit := min(hs.Commit, l.st.LastIndex())
+	return pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: commit}, pb.ConfState{Voters: l.voters}, nil
+}
+
+func (l *logStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	var out []pb.Entry
+	err := l.st.Entries(lo, hi, maxSize, func(e store.LogEntry) error {
+		out = append(out, toRaft(e))
+		return nil
+	})
+	return out, raftError(err)
+}
+
+func (l *logStorage) Term(i uint64) (uint64, error) {
+	if i == 0 {
+		return 0, nil
+	}
+	t, err := l.st.Term(i)
+	return t, raftError(err)
+}
+
+func (l *logStorage) LastIndex() (uint64, error) { return l.st.LastIndex(), nil }
+
+func (l *logStorage) FirstIndex() (uint64, error) { return l.st.FirstIndex(), nil }
+
+// Snapshot describes the compacted prefix of the log. Installing one on a
+// follower (catching up past retention) is not supported yet: raft is told
+// to wait, and the follower stays behind until an operator copies a
+// replica's store.
+func (l *logStorage) Snapshot() (pb.Snapshot, error) {
+	start := l.st.LogStart()
+	if start.Index == 0 {
+		return pb.Snapshot{Metadata: pb.SnapshotMetadata{ConfState: pb.ConfState{Voters: l.voters}}}, nil
+	}
+	return pb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+}
+
+// raftError maps store errors to the sentinels raft compares against.
+func raftError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrCompacted):
+		return raft.ErrCompacted
+	case errors.Is(err, store.ErrUnavailable):
+		return raft.ErrUnavailable
+	}
+	return fmt.Errorf("replica: read log: %w", err)
+}
+
+// Entry data: an empty normal entry is a no-op (a new leader's first
+// entry); otherwise the first byte of a normal entry's data is the store
+// entry type and the rest its payload. Configuration changes keep raft's
+// encoding and get store types of their own.
+
+func toRaft(e store.LogEntry) pb.Entry {
+	re := pb.Entry{Term: e.Term, Index: e.Index, Type: pb.EntryNormal}
+	switch e.Type {
+	case store.EntryNoop:
+	case store.EntryConfig:
+		re.Type = pb.EntryConfChange
+		re.Data = append([]byte(nil), e.Payload...)
+	case store.EntryConfigV2:
+		re.Type = pb.EntryConfChangeV2
+		re.Data = append([]byte(nil), e.Payload...)
+	default:
+		re.Data = make([]byte, 1+len(e.Payload))
+		re.Data[0] = byte(e.Type)
+		copy(re.Data[1:], e.Payload)
+	}
+	return re
+}
+
+func fromRaft(e *pb.Entry) (store.LogEntry, error) {
+	se := store.LogEntry{Term: e.Term, Index: e.Index}
+	switch {
+	case e.Type == pb.EntryConfChange:
+		se.Type, se.Payload = store.EntryConfig, e.Data
+	case e.Type == pb.EntryConfChangeV2:
+		se.Type, se.Payload = store.EntryConfigV2, e.Data
+	case len(e.Data) == 0:
+		se.Type = store.EntryNoop
+	default:
+		se.Type, se.Payload = store.EntryType(e.Data[0]), e.Data[1:]
+		if se.Type != store.EntryMessages && se.Type != store.EntryMeta {
+			return se, fmt.Errorf("replica: entry %d has unknown type %d", e.Index, se.Type)
+		}
+	}
+	return se, nil
+}

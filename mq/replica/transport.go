@@ -1,0 +1,327 @@
+package replica
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Transport carries raft messages between the members of a group.
+type Transport interface {
+	// Send queues msgs for their destinations and never blocks. A message
+	// that cannot be delivered is dropped (raft sends again) and its
+	// destination reported unreachable.
+	Send(msgs []pb.Message)
+	Close() error
+}
+
+// maxFrame bounds one raft message on the wire.
+const maxFrame = 64 << 20
+
+// peerQueue is how many messages wait for one peer before new ones are
+// dropped.
+const peerQueue = 4096
+
+// TCPOptions configure a TCP transport.
+type TCPOptions struct {
+	Self   uint64
+	Listen string            // address to accept peers on
+	// Listener, when set, is used instead of listening on Listen.
+	Listener net.Listener
+	Peers  map[uint64]string // every member but Self
+	Logger *slog.Logger
+	// Deliver receives each message from a peer; it may block, which
+	// pushes back on that peer's connection.
+	Deliver func(pb.Message)
+	// Unreachable is told when a message to a peer was dropped.
+	Unreachable func(id uint64)
+}
+
+// TCP is the transport between group members: one outbound connection per
+// peer, written by its own goroutine, and the inbound connections each
+// read by one. A frame is a 4-byte big-endian length and the message in
+// raft's protobuf encoding.
+type TCP struct {
+	o      TCPOptions
+	ln     net.Listener
+	peers  map[uint64]*peerConn
+	filter atomic.Pointer[func(from, to uint64) bool]
+
+	mu      sync.Mutex
+	inbound map[net.Conn]struct{} // guarded by mu
+	closed  bool                  // guarded by mu
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	once    sync.Once
+}
+
+type peerConn struct {
+	id   uint64
+	addr string
+	q    chan pb.Message
+}
+
+// ListenTCP starts a transport listening on o.Listen.
+func ListenTCP(o TCPOptions) (*TCP, error) {
+	ln := o.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			return nil, fmt.Errorf("replica: listen for peers on %s: %w", o.Listen, err)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &TCP{o: o, ln: ln, peers: make(map[uint64]*peerConn), inbound: make(map[net.Conn]struct{}), stop: make(chan struct{})}
+	for id, addr := range o.Peers {
+		if id == o.Self {
+			continue
+		}
+		p := &peerConn{id: id, addr: addr, q: make(chan pb.Message, peerQueue)}
+		t.peers[id] = p
+		t.wg.Add(1)
+		go t.writeLoop(p)
+	}
+	t.wg.Add(1)
+	go t.acceptLoop()
+	return t, nil
+}
+
+// Addr is the address the transport accepts peers on.
+func (t *TCP) Addr() string { return t.ln.Addr().String() }
+
+// SetFilter installs drop, which is asked about every message sent or
+// received (from, to) and drops it when true; nil removes it. Tests use it
+// to cut the network between members.
+func (t *TCP) SetFilter(drop func(from, to uint64) bool) {
+	if drop == nil {
+		t.filter.Store(nil)
+		return
+	}
+	t.filter.Store(&drop)
+}
+
+func (t *TCP) dropped(from, to uint64) bool {
+	f := t.filter.Load()
+	return f != nil && (*f)(from, to)
+}
+
+func (t *TCP) Send(msgs []pb.Message) {
+	for _, m := range msgs {
+		p := t.peers[m.To]
+		if p == nil || t.dropped(t.o.Self, m.To) {
+			continue
+		}
+		select {
+		case p.q <- m:
+		default:
+			t.unreachable(m.To)
+		}
+	}
+}
+
+func (t *TCP) unreachable(id uint64) {
+	if t.o.Unreachable != nil {
+		t.o.Unreachable(id)
+	}
+}
+
+func (t *TCP) writeLoop(p *peerConn) {
+	defer t.wg.Done()
+	var conn net.Conn
+	var w *bufio.Writer
+	var frame []byte
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for {
+		var m pb.Message
+		select {
+		case m = <-p.q:
+		case <-t.stop:
+			return
+		}
+		if conn == nil {
+			c, err := net.DialTimeout("tcp", p.addr, time.Second)
+			if err != nil {
+				t.unreachable(p.id)
+				t.drain(p)
+				select {
+				case <-time.After(100 * time.Millisecond):
+				case <-t.stop:
+					return
+				}
+				continue
+			}
+			conn, w = c, bufio.NewWriterSize(c, 256<<10)
+		}
+		var err error
+		for {
+			frame, err = appendFrame(frame[:0], &m)
+			if err == nil {
+				_, err = w.Write(frame)
+			}
+			if err != nil {
+				break
+			}
+			more := false
+			select {
+			case m = <-p.q:
+				more = true
+			default:
+			}
+			if !more {
+				err = w.Flush()
+				break
+			}
+		}
+		if cap(frame) > 8<<20 {
+			frame = nil
+		}
+		if err != nil {
+			t.o.Logger.Warn("peer connection lost", "peer", p.id, "addr", p.addr, "err", err)
+			conn.Close()
+			conn = nil
+			t.unreachable(p.id)
+		}
+	}
+}
+
+// drain drops what is queued for an unreachable peer.
+func (t *TCP) drain(p *peerConn) {
+	for {
+		select {
+		case <-p.q:
+		default:
+			return
+		}
+	}
+}
+
+func appendFrame(dst []byte, m *pb.Message) ([]byte, error) {
+	n := m.Size()
+	if n > maxFrame {
+		return dst, fmt.Errorf("replica: message of %d bytes exceeds %d", n, maxFrame)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	if _, err := m.MarshalTo(dst[start:]); err != nil {
+		return dst, err
+	}
+	return dst, nil
+}
+
+// ErrFrame is wrapped by errors about a malformed peer frame.
+var ErrFrame = errors.New("replica: bad frame")
+
+// readFrame reads one message; buf is reused between calls.
+func readFrame(r io.Reader, buf *[]byte, m *pb.Message) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxFrame {
+		return fmt.Errorf("%w: %d bytes exceeds %d", ErrFrame, n, maxFrame)
+	}
+	if cap(*buf) < int(n) {
+		*buf = make([]byte, n)
+	}
+	b := (*buf)[:n]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	return decodeMessage(b, m)
+}
+
+// decodeMessage decodes a raft message; the message copies what it keeps
+// of b.
+func decodeMessage(b []byte, m *pb.Message) error {
+	*m = pb.Message{}
+	if err := m.Unmarshal(b); err != nil {
+		return fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	return nil
+}
+
+func (t *TCP) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			select {
+			case <-t.stop:
+				return
+			default:
+			}
+			t.o.Logger.Warn("accepting a peer failed", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			c.Close()
+			return
+		}
+		t.inbound[c] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.readLoop(c)
+	}
+}
+
+func (t *TCP) readLoop(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.inbound, c)
+		t.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, 256<<10)
+	var buf []byte
+	for {
+		var m pb.Message
+		if err := readFrame(r, &buf, &m); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				t.o.Logger.Warn("peer frame unreadable; closing the connection", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		if m.To != t.o.Self || t.dropped(m.From, m.To) {
+			continue
+		}
+		t.o.Deliver(m)
+	}
+}
+
+// Close stops the transport: the listener, every connection and goroutine.
+// It is idempotent.
+func (t *TCP) Close() error {
+	t.once.Do(func() {
+		close(t.stop)
+		t.mu.Lock()
+		t.closed = true
+		for c := range t.inbound {
+			c.Close()
+		}
+		t.mu.Unlock()
+		t.ln.Close()
+	})
+	t.wg.Wait()
+	return nil
+}
