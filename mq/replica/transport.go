@@ -34,11 +34,11 @@ const peerQueue = 4096
 // TCPOptions configure a TCP transport.
 type TCPOptions struct {
 	Self   uint64
-	Listen string            // address to accept peers on
+	Listen string // address to accept peers on
 	// Listener, when set, is used instead of listening on Listen.
 	Listener net.Listener
-	Peers  map[uint64]string // every member but Self
-	Logger *slog.Logger
+	Peers    map[uint64]string // every member but Self
+	Logger   *slog.Logger
 	// Deliver receives each message from a peer; it may block, which
 	// pushes back on that peer's connection.
 	Deliver func(pb.Message)
