@@ -192,3 +192,25 @@ func (c *Client) BrokerRuntime(ctx context.Context, brokerAddr string) (map[stri
 	err := c.callBroker(ctx, brokerAddr, remoting.GetBrokerRuntimeInfo, nil, nil, &kv)
 	return kv.Table, err
 }
+
+// SendMessage sends one message with body to topic on the broker at
+// brokerAddr (a queue it picks) and returns the message id it answers.
+func (c *Client) SendMessage(ctx context.Context, brokerAddr, topic string, body []byte) (string, error) {
+	f := remoting.Fields{
+		{Key: "producerGroup", Value: "mqadmin"},
+		{Key: "topic", Value: topic},
+		{Key: "defaultTopic", Value: "TBW102"},
+		{Key: "defaultTopicQueueNums", Value: "4"},
+		{Key: "queueId", Value: "-1"},
+		{Key: "sysFlag", Value: "0"},
+		{Key: "bornTimestamp", Value: strconv.FormatInt(time.Now().UnixMilli(), 10)},
+		{Key: "flag", Value: "0"},
+		{Key: "properties", Value: ""},
+		{Key: "reconsumeTimes", Value: "0"},
+	}
+	resp, err := c.call(ctx, brokerAddr, remoting.NewRequest(remoting.SendMessage, f, body))
+	if err != nil {
+		return "", err
+	}
+	return resp.ExtFields.Str("msgId"), nil
+}

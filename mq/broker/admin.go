@@ -194,7 +194,7 @@ func (b *Broker) consumeStats(req *remoting.Command) *remoting.Command {
 func (b *Broker) runtimeInfo() map[string]string {
 	s := b.store.Stats()
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
-	return map[string]string{
+	info := map[string]string{
 		"brokerVersionDesc":       "qianlang-" + strconv.Itoa(remoting.Version),
 		"brokerVersion":           strconv.Itoa(remoting.Version),
 		"bootTimestamp":           itoa(b.startedAt.UnixMilli()),
@@ -214,6 +214,18 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"writable":                fmt.Sprint(s.Writable == nil),
 		"flushDiskType":           b.cfg.FlushDiskType,
 	}
+	if st, ok := b.GroupStatus(); ok {
+		u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+		info["dLegerGroup"] = b.cfg.DLegerGroup
+		info["dLegerSelfId"] = b.cfg.DLegerSelfID
+		info["dLegerRole"] = st.Role.String()
+		info["dLegerTerm"] = u(st.Term)
+		info["dLegerLeaderId"] = u(st.Leader)
+		info["dLegerCommitIndex"] = u(st.Commit)
+		info["dLegerAppliedIndex"] = u(st.Applied)
+		info["dLegerLastIndex"] = u(st.LastIndex)
+	}
+	return info
 }
 
 // configText renders the effective configuration as properties.

@@ -36,6 +36,7 @@ type Broker struct {
 	srv     *remoting.Server
 	ns      *remoting.Client
 	uniq    *message.UniqIDGenerator
+	member  *member // set when the broker is a member of a Raft group
 
 	addr        string         // advertised ip:port
 	clusterProp string         // the CLUSTER property, encoded
@@ -85,7 +86,7 @@ func New(cfg Config) (*Broker, error) {
 		clusterProp:  message.PropCluster + "\x01" + cfg.BrokerClusterName + "\x02",
 		kicks:        make(map[*remoting.Conn]struct{}),
 	}
-	so := cfg.storeOptions()
+	so := cfg.StoreOptions()
 	so.Logger = b.log
 	so.OnCompletions = b.kickQueued
 	st, err := store.Open(so)
@@ -144,6 +145,12 @@ func (b *Broker) Start() error {
 	b.storeHost = netip.MustParseAddrPort(b.addr)
 	b.uniq = message.NewUniqIDGenerator(b.storeHost.Addr())
 	b.startedAt = time.Now()
+	if b.cfg.EnableDLegerCommitLog {
+		if err := b.startMember(); err != nil {
+			b.srv.Close()
+			return err
+		}
+	}
 	b.registerAll() // as Java: clients can route to the broker once Start returns
 	b.wg.Add(3)
 	// Registration runs every registerNameServerPeriod and whenever the
@@ -168,11 +175,12 @@ func (b *Broker) Store() *store.Store { return b.store }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		b.srv.CloseListener()
+		var errs []error
+		errs = append(errs, b.closeMember())
 		b.unregisterAll()
 		close(b.stop)
 		b.wg.Wait()
 		_ = b.srv.Close()
-		var errs []error
 		errs = append(errs, b.offsets.persist())
 		errs = append(errs, b.store.Close())
 		errs = append(errs, b.ns.Close())
@@ -203,6 +211,10 @@ func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	switch req.Code {
 	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
 		return b.send(c, req)
+	case remoting.UpdateAndCreateTopic, remoting.DeleteTopicInBroker, remoting.UpdateAndCreateSubscriptionGroup, remoting.DeleteSubscriptionGroup:
+		if !b.leads() {
+			return b.forward(c, req) // the leader owns the replicated tables
+		}
 	case remoting.PullMessage:
 		return b.pull(ctx, c, req)
 	case remoting.HeartBeat:

@@ -34,7 +34,7 @@ func TestLoadConfigApacheKeys(t *testing.T) {
 	require.Equal(t, "C1", c.BrokerClusterName)
 	require.Equal(t, 48*time.Hour, c.FileReservedTime)
 	require.Equal(t, []string{"127.0.0.1:9876", "127.0.0.1:9877"}, splitAddrs(c.NamesrvAddr))
-	so := c.storeOptions()
+	so := c.StoreOptions()
 	require.Equal(t, []int{4, 16}, so.DeleteWhen)
 	require.InDelta(t, 0.8, so.DiskMaxUsedSpaceRatio, 1e-9)
 }

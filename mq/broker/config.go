@@ -67,6 +67,15 @@ type Config struct {
 	RejectTransactionMessage       bool          `conf:"rejectTransactionMessage"`
 	MetricsPort                    int           `conf:"metricsPort"`
 
+	// Raft broker groups, with Apache's DLedger keys: a group of members
+	// that replicate one CommitLog; the leader registers as brokerId 0.
+	EnableDLegerCommitLog   bool          `conf:"enableDLegerCommitLog"`
+	DLegerGroup             string        `conf:"dLegerGroup"`
+	DLegerPeers             string        `conf:"dLegerPeers"`
+	DLegerSelfID            string        `conf:"dLegerSelfId"`
+	DLegerHeartbeatInterval time.Duration `conf:"dLegerHeartbeatIntervalMs,ms"`
+	DLegerElectionTimeout   time.Duration `conf:"dLegerElectionTimeoutMs,ms"`
+
 	// Java keys accepted for compatibility; they tune Java's thread pools,
 	// JVM buffers and mmap behaviour and have no effect here.
 	IgnoredKeys
@@ -139,6 +148,8 @@ func DefaultConfig() Config {
 		NotifyConsumerIdsChangedEnable: true,
 		ChannelExpiredTimeout:          120 * time.Second,
 		FlushConsumerOffsetInterval:    5 * time.Second,
+		DLegerHeartbeatInterval:        100 * time.Millisecond,
+		DLegerElectionTimeout:          time.Second,
 	}
 }
 
@@ -167,8 +178,11 @@ func (c *Config) Validate() error {
 	if !validName(c.BrokerName) {
 		bad("brokerName", c.BrokerName, "want letters, digits, %, |, - or _")
 	}
-	if c.BrokerID != 0 {
+	if c.BrokerID != 0 && !c.EnableDLegerCommitLog {
 		bad("brokerId", c.BrokerID, "a single-node broker is the master, 0")
+	}
+	if c.EnableDLegerCommitLog {
+		c.validateDLeger(bad)
 	}
 	for _, a := range splitAddrs(c.NamesrvAddr) {
 		if _, err := netip.ParseAddrPort(a); err != nil {
@@ -230,7 +244,7 @@ func (c *Config) Validate() error {
 		bad("metricsPort", c.MetricsPort, "want 0..65535 (0: off)")
 	}
 	if len(errs) == 0 {
-		so := c.storeOptions()
+		so := c.StoreOptions()
 		if err := so.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("broker: store options (mappedFileSizeCommitLog, maxMessageSize, maxHashSlotNum, maxIndexNum, flushIntervalCommitLog, syncFlushTimeout, fileReservedTime, cleanResourceInterval, tailCacheSize): %w", err))
 		}
@@ -265,8 +279,9 @@ func parseDeleteWhen(s string) ([]int, error) {
 	return hours, nil
 }
 
-// storeOptions maps the broker keys onto the store's options.
-func (c *Config) storeOptions() store.Options {
+// StoreOptions maps the broker keys onto the store's options (tools that
+// open a stopped broker's store use it too).
+func (c *Config) StoreOptions() store.Options {
 	o := store.DefaultOptions(c.StorePathRootDir)
 	o.CommitLogDir = c.StorePathCommitLog
 	if c.FS != nil {
@@ -290,6 +305,7 @@ func (c *Config) storeOptions() store.Options {
 	o.WarmSegments = c.WarmMappedFileEnable
 	o.TailCacheBytes = c.TailCacheSize
 	o.HotBytes = c.PageCacheHotSize
+	o.Replicated = c.EnableDLegerCommitLog
 	return o
 }
 

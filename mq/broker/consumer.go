@@ -331,7 +331,7 @@ func (b *Broker) sendBack(c *remoting.Conn, req *remoting.Command) *remoting.Com
 	} else if err := b.ensureRetryTopic(group, g); err != nil {
 		return req.Errorf(remoting.SystemError, "create retry topic: %v", err)
 	}
-	if err := b.store.PutSync([]*message.Message{&m}); err != nil {
+	if err := b.putSync([]*message.Message{&m}); err != nil {
 		return b.putError(req, err)
 	}
 	return req.Response(remoting.Success, "")

@@ -22,6 +22,7 @@ type offsetTable struct {
 	mu      sync.RWMutex
 	offsets map[string]map[int32]int64 // "topic@group" → queue → offset
 	dirty   bool
+	seq     uint64 // counts changes
 }
 
 type offsetsFile struct {
@@ -56,9 +57,10 @@ func (o *offsetTable) commit(group, topic string, queueID int32, off int64) {
 		m = make(map[int32]int64)
 		o.offsets[k] = m
 	}
-	if m[queueID] != off {
+	if old, ok := m[queueID]; !ok || old != off {
 		m[queueID] = off
 		o.dirty = true
+		o.seq++
 	}
 }
 

@@ -19,6 +19,10 @@ func (b *Broker) requestRegister() {
 
 // registerAll sends REGISTER_BROKER to every NameServer in parallel.
 func (b *Broker) registerAll() {
+	id := b.registeredID()
+	if id < 0 {
+		return // a group member that does not know its role yet
+	}
 	topics, version := b.topics.snapshot()
 	body := protocol.Encode(protocol.RegisterBrokerBody{
 		TopicConfigSerializeWrapper: protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version},
@@ -29,9 +33,12 @@ func (b *Broker) registerAll() {
 		{Key: "brokerAddr", Value: b.addr},
 		{Key: "clusterName", Value: b.cfg.BrokerClusterName},
 		{Key: "haServerAddr", Value: b.addr},
-		{Key: "brokerId", Value: strconv.FormatInt(b.cfg.BrokerID, 10)},
+		{Key: "brokerId", Value: strconv.FormatInt(id, 10)},
 		{Key: "compressed", Value: "false"},
 		{Key: "bodyCrc32", Value: "0"},
+	}
+	if b.member != nil {
+		fields = append(fields, remoting.Field{Key: "raftTerm", Value: strconv.FormatUint(b.member.term.Load(), 10)})
 	}
 	b.eachNamesrv(func(ctx context.Context, addr string) {
 		resp, err := b.ns.Invoke(ctx, addr, remoting.NewRequest(remoting.RegisterBroker, append(remoting.Fields(nil), fields...), body))
@@ -55,7 +62,7 @@ func (b *Broker) unregisterAll() {
 	b.eachNamesrv(func(ctx context.Context, addr string) {
 		req := remoting.NewRequest(remoting.UnregisterBroker, remoting.Fields{
 			{Key: "brokerName", Value: b.cfg.BrokerName}, {Key: "brokerAddr", Value: b.addr},
-			{Key: "clusterName", Value: b.cfg.BrokerClusterName}, {Key: "brokerId", Value: strconv.FormatInt(b.cfg.BrokerID, 10)},
+			{Key: "clusterName", Value: b.cfg.BrokerClusterName}, {Key: "brokerId", Value: strconv.FormatInt(max(b.registeredID(), 0), 10)},
 		}, nil)
 		if _, err := b.ns.Invoke(ctx, addr, req); err != nil {
 			b.log.Warn("unregister from name server failed", "namesrv", addr, "err", err)

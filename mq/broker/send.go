@@ -94,6 +94,9 @@ const sendAnswerDeadline = 2500 * time.Millisecond
 // store: the answer is written from the store's completion callback, or
 // as FLUSH_DISK_TIMEOUT if the store takes longer than the deadline.
 func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if !b.leads() {
+		return b.forward(c, req)
+	}
 	h, err := parseSendHeader(req)
 	if err != nil {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
@@ -108,7 +111,7 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	}
 	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq}
 	ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
-	b.store.Put(msgs, ps.done)
+	b.put(msgs, ps.done)
 	return nil
 }
 
@@ -312,6 +315,9 @@ func (b *Broker) checkMessage(req *remoting.Command, m *message.Message, known m
 // disk or a closing store is SERVICE_NOT_AVAILABLE (the client retries on
 // another broker), a failed write SYSTEM_ERROR (also retried).
 func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
+	if resp := b.replicaPutError(req, err); resp != nil {
+		return resp
+	}
 	switch {
 	case errors.Is(err, store.ErrDiskFull):
 		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: the disk of broker %s is full: %v", b.cfg.BrokerName, err)

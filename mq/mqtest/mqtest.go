@@ -25,6 +25,11 @@ type Options struct {
 	Namesrvs int
 	// Brokers is the number of broker groups (1 when 0).
 	Brokers int
+	// Replicas is the number of members of each group: 0 or 1 for a
+	// single broker, 3 for a Raft group (enableDLegerCommitLog). Brokers
+	// are numbered group by group: broker i is member i%Replicas of group
+	// i/Replicas.
+	Replicas int
 	// Broker adjusts each broker's config (i is its index).
 	Broker func(i int, c *broker.Config)
 	// Namesrv adjusts each NameServer's options.
@@ -62,6 +67,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	root := t.TempDir() // before Close is registered: cleanups run last-in first-out
+	var peers string
 	c := &Cluster{t: t, opts: opts, log: log}
 	t.Cleanup(c.Close)
 	for i := range opts.Namesrvs {
@@ -80,18 +86,32 @@ func Start(t testing.TB, opts Options) *Cluster {
 		c.Namesrvs = append(c.Namesrvs, s)
 		c.nsAddrs = append(c.nsAddrs, s.Addr())
 	}
-	for i := range opts.Brokers {
+	replicas := max(opts.Replicas, 1)
+	for i := range opts.Brokers * replicas {
+		group, member := i/replicas, i%replicas
 		cfg := broker.DefaultConfig()
-		cfg.BrokerName = fmt.Sprintf("broker-%c", 'a'+i)
+		cfg.BrokerName = fmt.Sprintf("broker-%c", 'a'+group)
 		cfg.ListenPort = 0
 		cfg.BrokerIP1 = "127.0.0.1"
 		cfg.NamesrvAddr = c.NamesrvAddr()
 		cfg.StorePathRootDir = filepath.Join(root, cfg.BrokerName)
+		if replicas > 1 {
+			if member == 0 {
+				peers = freePeers(t, replicas)
+			}
+			cfg.StorePathRootDir = filepath.Join(root, fmt.Sprintf("%s-n%d", cfg.BrokerName, member))
+			cfg.EnableDLegerCommitLog = true
+			cfg.DLegerGroup = cfg.BrokerName
+			cfg.DLegerPeers = peers
+			cfg.DLegerSelfID = fmt.Sprintf("n%d", member)
+			cfg.DLegerHeartbeatInterval = 50 * time.Millisecond
+			cfg.DLegerElectionTimeout = 500 * time.Millisecond
+		}
 		cfg.MappedFileSizeCommitLog = 64 << 20
 		cfg.MaxHashSlotNum = 50_000
 		cfg.MaxIndexNum = 200_000
 		cfg.TailCacheSize = 16 << 20
-		cfg.Logger = log.With("node", cfg.BrokerName)
+		cfg.Logger = log.With("node", filepath.Base(cfg.StorePathRootDir))
 		if opts.Broker != nil {
 			opts.Broker(i, &cfg)
 		}
@@ -169,22 +189,31 @@ func (c *Cluster) Admin() *admin.Client {
 	return a
 }
 
-// CreateTopic creates a topic with queues queues on every broker and waits
-// until every NameServer routes it.
+// CreateTopic creates a topic with queues queues on every broker group
+// (on the leader of a Raft group, which replicates it) and waits until
+// every NameServer routes it.
 func (c *Cluster) CreateTopic(topic string, queues int) {
 	c.t.Helper()
 	a := c.Admin()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, b := range c.Brokers {
-		if b == nil {
-			continue
+	for g := range c.opts.Brokers {
+		i := c.Leader(g)
+		// A follower forwards the request to its leader; the retry covers
+		// a group between leaders.
+		var err error
+		for attempt := 0; attempt < 50; attempt++ {
+			if err = a.CreateTopic(ctx, c.Brokers[i].Addr(), topicConfig(topic, queues)); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+			i = c.Leader(g)
 		}
-		if err := a.CreateTopic(ctx, b.Addr(), topicConfig(topic, queues)); err != nil {
+		if err != nil {
 			c.t.Fatalf("mqtest: create topic %s: %v", topic, err)
 		}
 	}
-	c.WaitRoute(topic, len(c.Brokers))
+	c.WaitRoute(topic, c.opts.Brokers)
 }
 
 // WaitRoute waits until every running NameServer routes topic to brokers

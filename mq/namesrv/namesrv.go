@@ -154,6 +154,9 @@ func (s *Server) register(c *remoting.Conn, req *remoting.Command) *remoting.Com
 	if reg.Cluster == "" || reg.BrokerName == "" || reg.BrokerAddr == "" {
 		return req.Errorf(remoting.InvalidParameter, "register needs clusterName, brokerName and brokerAddr")
 	}
+	if t, err := f.Int64Or("raftTerm", 0); err == nil && t > 0 {
+		reg.Term = uint64(t)
+	}
 	if ms, _ := f.Int64Or("heartbeatTimeoutMillis", 0); ms > 0 {
 		reg.Timeout = time.Duration(ms) * time.Millisecond
 	}

@@ -172,3 +172,23 @@ func TestNamesrvOptionsFromFile(t *testing.T) {
 	o.ListenPort = 70000
 	require.ErrorContains(t, o.Validate(), "listenPort=70000")
 }
+
+func TestNamesrvStaleLeaderCannotTakeTheMasterSlotBack(t *testing.T) {
+	s := startNamesrv(t, nil)
+	c := remoting.NewClient(remoting.ClientOptions{})
+	defer c.Close()
+	withTerm := func(req *remoting.Command, term int) *remoting.Command {
+		req.ExtFields = append(req.ExtFields, remoting.Field{Key: "raftTerm", Value: strconv.Itoa(term)})
+		return req
+	}
+	invoke(t, c, s.Addr(), withTerm(registerReq("g", "127.0.0.1:1", 0, "T"), 2))
+	invoke(t, c, s.Addr(), withTerm(registerReq("g", "127.0.0.1:2", 0, "T"), 3))
+	// The old leader, cut off, has not noticed yet and re-registers.
+	invoke(t, c, s.Addr(), withTerm(registerReq("g", "127.0.0.1:1", 0, "T"), 2))
+	_, rd := routeOf(t, c, s.Addr(), "T")
+	require.Equal(t, "127.0.0.1:2", rd.BrokerDatas[0].BrokerAddrs[0])
+	// Once it follows, it takes a follower slot.
+	invoke(t, c, s.Addr(), withTerm(registerReq("g", "127.0.0.1:1", 1, "T"), 3))
+	_, rd = routeOf(t, c, s.Addr(), "T")
+	require.Equal(t, map[int64]string{0: "127.0.0.1:2", 1: "127.0.0.1:1"}, rd.BrokerDatas[0].BrokerAddrs)
+}

@@ -19,6 +19,11 @@ type registration struct {
 	Topics       map[string]protocol.TopicConfig
 	DataVersion  protocol.DataVersion
 	ConnID       uint64 // connection it arrived on
+	// Term is the Raft term of a replicated group's member (0 for a
+	// broker outside a group). A leader (brokerId 0) registering with a
+	// term older than the group's newest leader is stale: it has not yet
+	// noticed that it was replaced, and must not take the master slot back.
+	Term uint64
 }
 
 // liveBroker is the liveness record of one broker address.
@@ -42,6 +47,7 @@ type routes struct {
 	brokers  map[string]*protocol.BrokerData          // brokerName → addresses
 	clusters map[string]map[string]struct{}           // cluster → brokerNames
 	live     map[string]*liveBroker                   // brokerAddr → liveness
+	terms    map[string]uint64                        // brokerName → term of its newest leader
 }
 
 func newRoutes() *routes {
@@ -50,6 +56,7 @@ func newRoutes() *routes {
 		brokers:  make(map[string]*protocol.BrokerData),
 		clusters: make(map[string]map[string]struct{}),
 		live:     make(map[string]*liveBroker),
+		terms:    make(map[string]uint64),
 	}
 }
 
@@ -66,6 +73,15 @@ func (r *routes) register(reg registration, now time.Time) bool {
 	if bd == nil {
 		bd = &protocol.BrokerData{Cluster: reg.Cluster, BrokerName: reg.BrokerName, BrokerAddrs: make(map[int64]string)}
 		r.brokers[reg.BrokerName] = bd
+	}
+	if reg.BrokerID == 0 && reg.Term > 0 {
+		if reg.Term < r.terms[reg.BrokerName] {
+			if lb := r.live[reg.BrokerAddr]; lb != nil {
+				lb.lastSeen = now
+			}
+			return false
+		}
+		r.terms[reg.BrokerName] = reg.Term
 	}
 	changed := bd.BrokerAddrs[reg.BrokerID] != reg.BrokerAddr
 	for id, addr := range bd.BrokerAddrs {

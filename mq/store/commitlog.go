@@ -444,9 +444,11 @@ func (l *commitLog) deleteSegmentsBefore(limit int64, cutoff time.Time, max int,
 				return removed, err
 			}
 		}
+		l.flushMu.Lock() // a running flush may hold this segment's file
 		l.mu.Lock()
 		l.segs = l.segs[1:]
 		l.mu.Unlock()
+		l.flushMu.Unlock()
 		_ = s.f.Close()
 		if err := l.fs.Remove(s.path); err != nil {
 			return removed, fmt.Errorf("store: remove segment: %w", err)

@@ -157,9 +157,11 @@ func clusterList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		}
 		rows = append(rows, []string{r.Cluster, r.BrokerName, fmt.Sprint(r.BrokerID), r.Addr, orDash(rt["brokerVersionDesc"]),
 			orDash(rt["msgPutTotalTodayNow"]), orDash(rt["msgGetTotalTodayNow"]), orDash(rt["commitLogMaxOffset"]),
-			orDash(rt["commitLogDiskRatio"]), orDash(rt["writable"])})
+			orDash(rt["commitLogDiskRatio"]), orDash(rt["writable"]),
+			orDash(rt["dLegerSelfId"]), orDash(rt["dLegerRole"]), orDash(rt["dLegerTerm"]), orDash(rt["dLegerCommitIndex"]), orDash(rt["dLegerAppliedIndex"])})
 	}
-	return e.print(list, []string{"Cluster Name", "Broker Name", "BID", "Addr", "Version", "Put Total", "Get Total", "CommitLog Max", "Disk Ratio", "Writable"}, rows)
+	return e.print(list, []string{"Cluster Name", "Broker Name", "BID", "Addr", "Version", "Put Total", "Get Total", "CommitLog Max", "Disk Ratio", "Writable",
+		"Member", "Role", "Term", "Commit", "Applied"}, rows)
 }
 
 func topicList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -72,3 +72,29 @@ func TestCLISubcommands(t *testing.T) {
 	_, err = run(t, "topicStatus", "-n", ns, "-t", "Missing")
 	require.ErrorContains(t, err, "code 17")
 }
+
+func TestCLIClusterListShowsGroupMembers(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{Replicas: 3})
+	ns := c.NamesrvAddr()
+	lead := c.Leader(0)
+	require.Eventually(t, func() bool {
+		out, err := run(t, "clusterList", "-n", ns, "-json")
+		if err != nil {
+			return false
+		}
+		var rows []brokerRow
+		require.NoError(t, json.Unmarshal([]byte(out), &rows))
+		roles := map[string]int{}
+		for _, r := range rows {
+			roles[r.Runtime["dLegerRole"]]++
+			if r.BrokerID == 0 && r.Addr != c.Brokers[lead].Addr() {
+				return false
+			}
+		}
+		return len(rows) == 3 && roles["LEADER"] == 1 && roles["FOLLOWER"] == 2
+	}, 10*time.Second, 50*time.Millisecond)
+	out, err := run(t, "clusterList", "-n", ns)
+	require.NoError(t, err)
+	require.Contains(t, out, "LEADER")
+	require.Contains(t, out, "Applied")
+}

@@ -1,0 +1,220 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/stretchr/testify/require"
+
+	"qianlang.io/mq/admin"
+	"qianlang.io/mq/broker"
+	"qianlang.io/mq/protocol"
+	"qianlang.io/mq/replica"
+	"qianlang.io/mq/store"
+)
+
+// groupCluster is one NameServer and a three-member Raft broker group, all
+// separate processes.
+type groupCluster struct {
+	nsAddr  string
+	addrs   []string // client addresses of the members
+	confs   []string
+	members []*proc
+}
+
+func startGroup(t *testing.T, extra ...string) *groupCluster {
+	t.Helper()
+	nsPort := freePort(t)
+	g := &groupCluster{nsAddr: fmt.Sprintf("127.0.0.1:%d", nsPort)}
+	start(t, "mqnamesrv", "-c", writeConf(t, "namesrv.conf", fmt.Sprintf("listenPort=%d", nsPort)))
+	waitListening(t, g.nsAddr)
+	peers := fmt.Sprintf("n0-127.0.0.1:%d;n1-127.0.0.1:%d;n2-127.0.0.1:%d", freePort(t), freePort(t), freePort(t))
+	root := t.TempDir()
+	for k := range 3 {
+		port := freePort(t)
+		g.addrs = append(g.addrs, fmt.Sprintf("127.0.0.1:%d", port))
+		conf := writeConf(t, fmt.Sprintf("broker-n%d.conf", k), append([]string{
+			"brokerClusterName=ProcCluster", "brokerName=broker-a",
+			fmt.Sprintf("listenPort=%d", port), "brokerIP1=127.0.0.1",
+			"namesrvAddr=" + g.nsAddr, "storePathRootDir=" + filepath.Join(root, fmt.Sprintf("n%d", k)),
+			"mappedFileSizeCommitLog=67108864", "maxHashSlotNum=100000", "maxIndexNum=400000",
+			"enableDLegerCommitLog=true", "dLegerGroup=broker-a", "dLegerPeers=" + peers, fmt.Sprintf("dLegerSelfId=n%d", k),
+		}, extra...)...)
+		g.confs = append(g.confs, conf)
+		g.members = append(g.members, start(t, fmt.Sprintf("mqbroker n%d", k), "-c", conf))
+	}
+	for _, a := range g.addrs {
+		waitListening(t, a)
+	}
+	return g
+}
+
+// leader returns the member index the NameServer routes as brokerId 0.
+func (g *groupCluster) leader(t *testing.T, a *admin.Client, topic string, not string) int {
+	t.Helper()
+	var idx int
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		rd, err := a.Route(ctx, topic)
+		if err != nil || len(rd.BrokerDatas) == 0 {
+			return false
+		}
+		addr := rd.BrokerDatas[0].BrokerAddrs[0]
+		for i, x := range g.addrs {
+			if x == addr && addr != not {
+				idx = i
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "no leader routed")
+	return idx
+}
+
+// checkStores stops every member and compares their CommitLogs.
+func (g *groupCluster) checkStores(t *testing.T) {
+	t.Helper()
+	for _, m := range g.members {
+		m.stop()
+	}
+	var stores []*store.Store
+	for _, conf := range g.confs {
+		cfg, err := broker.LoadConfig(conf)
+		require.NoError(t, err)
+		st, err := store.Open(cfg.StoreOptions())
+		require.NoError(t, err)
+		defer st.Close()
+		stores = append(stores, st)
+	}
+	upTo, err := replica.CheckLogs(stores...)
+	require.NoError(t, err)
+	t.Logf("replicas identical up to entry %d", upTo)
+}
+
+// kill -9 of the leader under continuous sync sends: every acknowledged
+// message is consumed, and the group serves again after an election.
+func TestGroupKill9LeaderLosesNoAcknowledgedMessage(t *testing.T) {
+	for _, flush := range []string{"ASYNC_FLUSH", "SYNC_FLUSH"} {
+		t.Run(flush, func(t *testing.T) {
+			g := startGroup(t, "flushDiskType="+flush, "flushConsumerOffsetInterval=1000")
+			a, err := admin.New(g.nsAddr)
+			require.NoError(t, err)
+			defer a.Close()
+			var lead int
+			require.Eventually(t, func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				ci, err := a.ClusterInfo(ctx)
+				if err != nil {
+					return false
+				}
+				bd, ok := ci.BrokerAddrTable["broker-a"]
+				if !ok || bd.BrokerAddrs[0] == "" {
+					return false
+				}
+				for i, x := range g.addrs {
+					if x == bd.BrokerAddrs[0] {
+						lead = i
+					}
+				}
+				ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel2()
+				return a.CreateTopic(ctx2, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: "GroupCrash", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}) == nil
+			}, 30*time.Second, 50*time.Millisecond)
+			g.leader(t, a, "GroupCrash", "")
+
+			p, err := rocketmq.NewProducer(producer.WithNameServer([]string{g.nsAddr}), producer.WithGroupName("gcrash_pg"), producer.WithRetry(2))
+			require.NoError(t, err)
+			require.NoError(t, p.Start())
+			defer p.Shutdown()
+
+			var (
+				mu      sync.Mutex
+				acked   []string
+				killed  atomic.Bool
+				resumed atomic.Int64 // unix ns of the first send acknowledged after the kill
+				fails   atomic.Int64
+				stop    = make(chan struct{})
+				wg      sync.WaitGroup
+			)
+			for w := range 4 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						b := fmt.Sprintf("w%d-%d", w, i)
+						r, err := p.SendSync(context.Background(), primitive.NewMessage("GroupCrash", []byte(b)))
+						if err != nil || r.Status != primitive.SendOK {
+							fails.Add(1)
+							time.Sleep(20 * time.Millisecond)
+							continue
+						}
+						mu.Lock()
+						acked = append(acked, b)
+						mu.Unlock()
+						if killed.Load() {
+							resumed.CompareAndSwap(0, time.Now().UnixNano())
+						}
+					}
+				})
+			}
+			count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+			require.Eventually(t, func() bool { return count() > 1000 }, 30*time.Second, 20*time.Millisecond)
+
+			killAt := time.Now()
+			g.members[lead].kill9()
+			killed.Store(true)
+			before := count()
+			// A route-aware client: the first send acknowledged by the new
+			// leader as soon as the NameServer routes it.
+			newLead := g.leader(t, a, "GroupCrash", g.addrs[lead])
+			require.Eventually(t, func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, err := a.SendMessage(ctx, g.addrs[newLead], "GroupCrash", []byte("probe"))
+				return err == nil
+			}, 30*time.Second, 5*time.Millisecond)
+			t.Logf("%s: leader n%d killed; n%d acknowledged the first send %v later", flush, lead, newLead, time.Since(killAt))
+
+			// The official producer resumes once it refreshes its route
+			// (every 30 s): the old address is dead.
+			require.Eventually(t, func() bool { return count() > before+300 }, 60*time.Second, 50*time.Millisecond, "official producer never resumed")
+			t.Logf("%s: the official producer's first acknowledged send came %v after the kill", flush, time.Unix(0, resumed.Load()).Sub(killAt))
+			g.members[lead].restart()
+			require.Eventually(t, func() bool { return count() > before+600 }, 60*time.Second, 50*time.Millisecond)
+			close(stop)
+			wg.Wait()
+			mu.Lock()
+			all := append([]string(nil), acked...)
+			mu.Unlock()
+			t.Logf("%s: %d acknowledged, %d failed attempts", flush, len(all), fails.Load())
+
+			rc := &receipts{first: map[string]time.Time{}, count: map[string]int{}}
+			pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{g.nsAddr}), consumer.WithGroupName(fmt.Sprint("gcrash_cg_", time.Now().UnixNano())),
+				consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+			require.NoError(t, err)
+			require.NoError(t, pc.Subscribe("GroupCrash", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+				rc.add(msgs...)
+				return consumer.ConsumeSuccess, nil
+			}))
+			require.NoError(t, pc.Start())
+			require.Eventually(t, func() bool { return len(rc.missing(all)) == 0 }, 90*time.Second, 200*time.Millisecond,
+				"acknowledged messages not consumed: %d, e.g. %v", len(rc.missing(all)), head(rc.missing(all), 5))
+			_ = pc.Shutdown()
+			g.checkStores(t)
+		})
+	}
+}

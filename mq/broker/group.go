@@ -1,0 +1,345 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"qianlang.io/mq/message"
+	"qianlang.io/mq/protocol"
+	"qianlang.io/mq/remoting"
+	"qianlang.io/mq/replica"
+)
+
+// member is this broker's part in a Raft group (enableDLegerCommitLog):
+// every member holds the same CommitLog; the leader takes sends and
+// registers as brokerId 0, followers as 1, 2…; a follower forwards the
+// sends that still reach it to the leader.
+type member struct {
+	b    *Broker
+	node *replica.Node
+	tr   *replica.TCP
+	self dlegerPeer
+	all  []dlegerPeer
+
+	addrs    *memberAddrs // client address of each member, from their leader announcements
+	brokerID atomic.Int64 // registered id; -1 while unknown
+	term     atomic.Uint64
+	fwd      *remoting.Client
+
+	metaWake chan struct{}
+	mu       sync.Mutex
+	proposed metaVersions // what the leader last replicated; guarded by mu
+}
+
+// metaVersions identify the states of the replicated tables.
+type metaVersions struct {
+	topics, groups protocol.DataVersion
+	offsets        uint64
+}
+
+// metaEntry is a replicated metadata entry: whole tables, so applying one
+// is idempotent and a follower that becomes leader holds the last
+// replicated state.
+type metaEntry struct {
+	Leader  *leaderInfo                                    `json:"leader,omitempty"`
+	Topics  map[string]protocol.TopicConfig                `json:"topics,omitempty"`
+	Groups  map[string]protocol.SubscriptionGroupConfig    `json:"groups,omitempty"`
+	Offsets map[string]map[int32]int64                     `json:"offsets,omitempty"`
+	Version *struct{ Topics, Groups protocol.DataVersion } `json:"version,omitempty"`
+}
+
+type leaderInfo struct {
+	ID   uint64 `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// metaInterval is how often the leader replicates changed tables; consumer
+// offsets committed within the last interval may be lost with the leader
+// (the consumers then see those messages again).
+const metaInterval = 500 * time.Millisecond
+
+// startMember joins the group; the broker's address must be known.
+func (b *Broker) startMember() error {
+	self, all := b.cfg.dlegerMembers()
+	m := &member{b: b, self: self, all: all, metaWake: make(chan struct{}, 1),
+		fwd:   remoting.NewClient(remoting.ClientOptions{DialTimeout: time.Second}),
+		addrs: newMemberAddrs(b.cfg.FS, b.cfg.StorePathRootDir)}
+	if err := m.addrs.load(); err != nil {
+		return err
+	}
+	m.brokerID.Store(-1)
+	voters := make([]uint64, len(all))
+	peers := make(map[uint64]string, len(all))
+	for i, p := range all {
+		voters[i] = p.id
+		peers[p.id] = p.addr
+	}
+	node, err := replica.Start(replica.Options{
+		ID: self.id, Voters: voters, Store: b.store,
+		SyncFlush:     b.cfg.FlushDiskType == "SYNC_FLUSH",
+		TickInterval:  b.cfg.DLegerHeartbeatInterval,
+		ElectionTicks: int(b.cfg.DLegerElectionTimeout / b.cfg.DLegerHeartbeatInterval),
+		Logger:        b.log,
+		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (replica.Transport, error) {
+			tr, err := replica.ListenTCP(replica.TCPOptions{
+				Self: self.id, Listen: self.addr, Peers: peers, Logger: b.log,
+				Deliver: deliver, Unreachable: unreachable,
+			})
+			m.tr = tr
+			return tr, err
+		},
+		OnStatus:      m.statusChanged,
+		OnMeta:        m.applyMeta,
+		OnCompletions: b.kickQueued,
+	})
+	if err != nil {
+		m.fwd.Close()
+		return fmt.Errorf("broker: join group %s: %w", b.cfg.DLegerGroup, err)
+	}
+	m.node = node
+	b.member = m
+	b.wg.Add(1)
+	go b.every(metaInterval, m.metaWake, m.replicateMeta)
+	return nil
+}
+
+// statusChanged follows role changes: the registered brokerId, and on
+// becoming leader, the meta entry that tells followers where to forward.
+func (m *member) statusChanged(s replica.Status) {
+	m.term.Store(s.Term)
+	id := int64(-1)
+	switch {
+	case s.Role == replica.Leader:
+		id = 0
+	case s.Role == replica.Stopped:
+		id = -2
+	case s.Leader != 0:
+		others := []uint64{}
+		for _, p := range m.all {
+			if p.id != s.Leader {
+				others = append(others, p.id)
+			}
+		}
+		id = int64(slices.Index(others, m.self.id) + 1)
+	}
+	m.b.log.Info("group member status", "group", m.b.cfg.DLegerGroup, "self", m.self.name, "role", s.Role.String(), "term", s.Term, "leader", s.Leader, "brokerId", id)
+	if id == -1 {
+		return // no leader known: keep the last registration
+	}
+	if id == -2 {
+		m.brokerID.Store(-1)
+		go m.b.unregisterAll()
+		return
+	}
+	if old := m.brokerID.Swap(id); old != id {
+		m.b.requestRegister()
+	}
+	if s.Role == replica.Leader {
+		m.mu.Lock()
+		m.proposed = metaVersions{}
+		m.mu.Unlock()
+		m.proposeLeader()
+		wakeChan(m.metaWake)
+	}
+}
+
+func wakeChan(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (m *member) proposeLeader() {
+	body, _ := json.Marshal(metaEntry{Leader: &leaderInfo{ID: m.self.id, Addr: m.b.addr}})
+	m.node.ProposeMeta(body, func(err error) {
+		if err != nil && !errors.Is(err, replica.ErrNotLeader) {
+			m.b.log.Warn("announcing leadership failed", "err", err)
+		}
+	})
+}
+
+// replicateMeta runs on the leader: it replicates the tables that changed
+// since it last did.
+func (m *member) replicateMeta() {
+	if m.node.Status().Role != replica.Leader {
+		return
+	}
+	topics, tv := m.b.topics.snapshot()
+	groups, gv := m.b.groups.snapshot()
+	offsets, ov := m.b.offsets.snapshot()
+	m.mu.Lock()
+	last := m.proposed
+	m.mu.Unlock()
+	var e metaEntry
+	if tv != last.topics || gv != last.groups {
+		e.Topics, e.Groups = topics, groups
+		e.Version = &struct{ Topics, Groups protocol.DataVersion }{tv, gv}
+	}
+	if ov != last.offsets {
+		e.Offsets = offsets
+	}
+	if e.Topics == nil && e.Offsets == nil {
+		return
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		m.b.log.Error("encoding replicated metadata failed", "err", err)
+		return
+	}
+	m.node.ProposeMeta(body, func(err error) {
+		if err != nil {
+			return // tried again next round
+		}
+		m.mu.Lock()
+		if e.Topics != nil {
+			m.proposed.topics, m.proposed.groups = tv, gv
+		}
+		if e.Offsets != nil {
+			m.proposed.offsets = ov
+		}
+		m.mu.Unlock()
+	})
+}
+
+// applyMeta applies a committed metadata entry. The leader's own tables
+// are already newer than what it replicated, so it only takes the leader
+// announcement.
+func (m *member) applyMeta(index uint64, payload []byte) {
+	var e metaEntry
+	if err := json.Unmarshal(payload, &e); err != nil {
+		m.b.log.Error("undecodable metadata entry; skipped", "index", index, "err", err)
+		return
+	}
+	if e.Leader != nil {
+		if err := m.addrs.set(e.Leader.ID, e.Leader.Addr); err != nil {
+			m.b.log.Error("recording the leader's address failed", "err", err)
+		}
+	}
+	if m.node == nil || m.node.Status().Role == replica.Leader {
+		return
+	}
+	var errs []error
+	if e.Topics != nil {
+		errs = append(errs, m.b.topics.replace(e.Topics, e.Version.Topics))
+		errs = append(errs, m.b.groups.replace(e.Groups, e.Version.Groups))
+	}
+	if e.Offsets != nil {
+		m.b.offsets.replace(e.Offsets)
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.b.log.Error("applying replicated metadata failed", "index", index, "err", err)
+	}
+}
+
+// registeredID is the brokerId to register with, or -1 for none yet.
+func (b *Broker) registeredID() int64 {
+	if b.member == nil {
+		return b.cfg.BrokerID
+	}
+	return b.member.brokerID.Load()
+}
+
+// put stores msgs: through the group when replicated.
+func (b *Broker) put(msgs []*message.Message, done func(error)) {
+	if b.member != nil {
+		b.member.node.Put(msgs, done)
+		return
+	}
+	b.store.Put(msgs, done)
+}
+
+func (b *Broker) putSync(msgs []*message.Message) error {
+	ch := make(chan error, 1)
+	b.put(msgs, func(err error) { ch <- err })
+	return <-ch
+}
+
+// leads reports whether this broker takes writes itself.
+func (b *Broker) leads() bool {
+	return b.member == nil || b.member.node.Status().Role == replica.Leader
+}
+
+// forward relays a send that reached a follower to the leader and its
+// answer back, so clients whose route is not yet refreshed keep working.
+// Without a known leader the client is told to retry.
+func (b *Broker) forward(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	leader, ok := b.member.addrs.get(b.member.node.Status().Leader)
+	if !ok || leader == b.addr {
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: group %s is electing a leader", b.cfg.DLegerGroup)
+	}
+	fields := append(remoting.Fields(nil), req.ExtFields...)
+	body := append([]byte(nil), req.Body...)
+	go func() {
+		defer req.Release()
+		ctx, cancel := context.WithTimeout(context.Background(), sendAnswerDeadline)
+		defer cancel()
+		resp, err := b.member.fwd.Invoke(ctx, leader, remoting.NewRequest(req.Code, fields, body))
+		if err != nil {
+			c.Respond(req, req.Errorf(remoting.ServiceNotAvailable, "service not available now: forwarding to leader %s: %v", leader, err))
+			return
+		}
+		out := req.Response(resp.Code, resp.Remark)
+		out.ExtFields = resp.ExtFields
+		out.Body = resp.Body
+		c.Respond(req, out)
+	}()
+	return nil
+}
+
+// closeMember leaves the group: a leader first hands leadership to the
+// most up-to-date follower, so a rolling restart loses no sends.
+func (b *Broker) closeMember() error {
+	m := b.member
+	if m == nil {
+		return nil
+	}
+	if m.node.Status().Role == replica.Leader {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := m.node.TransferLeadership(ctx); err != nil {
+			b.log.Warn("leadership transfer before shutdown failed", "err", err)
+		}
+		cancel()
+	}
+	err := m.node.Close()
+	m.fwd.Close()
+	return err
+}
+
+// GroupStatus is this member's view of its Raft group; false when the
+// broker is not in one.
+func (b *Broker) GroupStatus() (replica.Status, bool) {
+	if b.member == nil {
+		return replica.Status{}, false
+	}
+	return b.member.node.Status(), true
+}
+
+// replicaPutError maps group errors for the send path.
+func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Command {
+	switch {
+	case errors.Is(err, replica.ErrNotLeader):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s lost leadership of group %s; the message may or may not be stored", b.addr, b.cfg.DLegerGroup)
+	case errors.Is(err, replica.ErrClosed):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s is shutting down", b.addr)
+	case errors.Is(err, replica.ErrStopped):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s left its group after a storage failure", b.addr)
+	}
+	return nil
+}
+
+// SetReplicationFilter drops the group messages for which drop(from, to)
+// is true (nil: none). Tests cut the replication network with it.
+func (b *Broker) SetReplicationFilter(drop func(from, to uint64) bool) {
+	if b.member != nil && b.member.tr != nil {
+		b.member.tr.SetFilter(drop)
+	}
+}

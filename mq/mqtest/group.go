@@ -1,0 +1,114 @@
+package mqtest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"qianlang.io/mq/replica"
+	"qianlang.io/mq/store"
+)
+
+// freePeers returns a dLegerPeers value with n free loopback ports.
+func freePeers(t testing.TB, n int) string {
+	var parts []string
+	for k := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("mqtest: %v", err)
+		}
+		parts = append(parts, fmt.Sprintf("n%d-%s", k, ln.Addr().String()))
+		_ = ln.Close()
+	}
+	return strings.Join(parts, ";")
+}
+
+// Replicas is the number of members per broker group.
+func (c *Cluster) Replicas() int { return max(c.opts.Replicas, 1) }
+
+// Members lists the broker indexes of group g.
+func (c *Cluster) Members(g int) []int {
+	r := c.Replicas()
+	out := make([]int, r)
+	for k := range r {
+		out[k] = g*r + k
+	}
+	return out
+}
+
+// Leader waits until a running member of group g leads it and returns its
+// broker index. For a single-broker group it is that broker.
+func (c *Cluster) Leader(g int) int {
+	c.t.Helper()
+	if c.Replicas() == 1 {
+		return g
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, i := range c.Members(g) {
+			if b := c.Brokers[i]; b != nil {
+				if s, ok := b.GroupStatus(); ok && s.Role == replica.Leader {
+					return i
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("mqtest: group %d has no leader", g)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Isolate cuts (or, with false, restores) the replication network of
+// broker i: it neither sends to nor hears from the rest of its group.
+// Its client port stays up.
+func (c *Cluster) Isolate(i int, cut bool) {
+	b := c.Brokers[i]
+	if b == nil {
+		return
+	}
+	if cut {
+		b.SetReplicationFilter(func(from, to uint64) bool { return true })
+	} else {
+		b.SetReplicationFilter(nil)
+	}
+}
+
+// CheckGroup waits for the running members of group g to apply the same
+// entries and compares their CommitLogs byte for byte up to there. It
+// returns the index compared up to.
+func (c *Cluster) CheckGroup(g int) uint64 {
+	c.t.Helper()
+	var stores []*store.Store
+	var running []int
+	for _, i := range c.Members(g) {
+		if b := c.Brokers[i]; b != nil {
+			stores = append(stores, b.Store())
+			running = append(running, i)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var commit, low uint64
+		low = ^uint64(0)
+		for _, i := range running {
+			s, _ := c.Brokers[i].GroupStatus()
+			commit = max(commit, s.Commit)
+			low = min(low, c.Brokers[i].Store().AppliedIndex())
+		}
+		if commit > 0 && low >= commit {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("mqtest: group %d members did not converge (commit %d, lowest applied %d)", g, commit, low)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	upTo, err := replica.CheckLogs(stores...)
+	if err != nil {
+		c.t.Fatalf("mqtest: group %d: %v", g, err)
+	}
+	return upTo
+}
