@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"os"
+	"strings"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -39,6 +41,9 @@ func startGroup(t *testing.T, extra ...string) *groupCluster {
 	waitListening(t, g.nsAddr)
 	peers := fmt.Sprintf("n0-127.0.0.1:%d;n1-127.0.0.1:%d;n2-127.0.0.1:%d", freePort(t), freePort(t), freePort(t))
 	root := t.TempDir()
+	if d := os.Getenv("QIANLANG_TEST_KEEP"); d != "" { // keep the stores there, to look at after a failure
+		root = filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+	}
 	for k := range 3 {
 		port := freePort(t)
 		g.addrs = append(g.addrs, fmt.Sprintf("127.0.0.1:%d", port))

@@ -62,7 +62,11 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, args: args, logPath: filepath.Join(t.TempDir(), name+".log")}
+	dir := os.Getenv("QIANLANG_TEST_LOGS") // keep the daemons' logs there
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	p := &proc{t: t, name: name, args: args, logPath: filepath.Join(dir, strings.ReplaceAll(t.Name()+"-"+name, "/", "_")+".log")}
 	p.run()
 	t.Cleanup(p.stop)
 	return p
@@ -113,17 +117,19 @@ func (p *proc) waitExit() { <-p.exited }
 func (p *proc) restart() { p.run() }
 
 func (p *proc) stop() {
-	if p.cmd == nil || !p.running() {
+	if p.cmd == nil {
 		return
 	}
-	p.signal(syscall.SIGCONT)
-	p.signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.waitExit(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.kill9()
+	if p.running() {
+		p.signal(syscall.SIGCONT)
+		p.signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.waitExit(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.kill9()
+		}
 	}
 	b, _ := os.ReadFile(p.logPath)
 	if strings.Contains(string(b), "WARNING: DATA RACE") {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,6 +39,9 @@ func (b *Broker) serveAdmin(req *remoting.Command) *remoting.Command {
 		if err := b.groups.put(g); err != nil {
 			return req.Errorf(remoting.SystemError, "%v", err)
 		}
+		if resp := b.replicateOrFail(req); resp != nil {
+			return resp
+		}
 		return req.Response(remoting.Success, "")
 	case remoting.DeleteSubscriptionGroup:
 		name := req.ExtFields.Str("groupName")
@@ -46,6 +50,9 @@ func (b *Broker) serveAdmin(req *remoting.Command) *remoting.Command {
 		}
 		if req.ExtFields.Bool("removeOffset", false) {
 			b.offsets.deleteGroup(name)
+		}
+		if resp := b.replicateOrFail(req); resp != nil {
+			return resp
 		}
 		return req.Response(remoting.Success, "")
 	case remoting.GetTopicStatsInfo:
@@ -119,9 +126,23 @@ func (b *Broker) createTopic(req *remoting.Command) *remoting.Command {
 	}
 	if changed {
 		b.log.Info("topic created or updated", "topic", topic, "read", read, "write", write, "perm", protocol.PermString(tc.Perm))
+		if resp := b.replicateOrFail(req); resp != nil {
+			return resp
+		}
 		b.registerAll()
 	}
 	return req.Response(remoting.Success, "")
+}
+
+// replicateOrFail replicates the tables of a group member after an admin
+// change, or returns the error response.
+func (b *Broker) replicateOrFail(req *remoting.Command) *remoting.Command {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.replicateTables(ctx); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	return nil
 }
 
 func (b *Broker) deleteTopic(req *remoting.Command) *remoting.Command {
@@ -129,11 +150,19 @@ func (b *Broker) deleteTopic(req *remoting.Command) *remoting.Command {
 	if _, err := b.topics.delete(topic); err != nil {
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
-	if err := b.store.DeleteTopic(topic); err != nil {
-		return req.Errorf(remoting.SystemError, "%v", err)
+	// A group member keeps the topic's queues: every member numbers queue
+	// offsets from the log alone, and dropping queues on one member at its
+	// own moment would break that. The data goes with retention.
+	if b.member == nil {
+		if err := b.store.DeleteTopic(topic); err != nil {
+			return req.Errorf(remoting.SystemError, "%v", err)
+		}
 	}
 	b.offsets.deleteTopic(topic)
 	b.log.Info("topic deleted", "topic", topic)
+	if resp := b.replicateOrFail(req); resp != nil {
+		return resp
+	}
 	b.registerAll()
 	return req.Response(remoting.Success, "")
 }

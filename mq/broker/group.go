@@ -210,6 +210,38 @@ func (m *member) replicateMeta() {
 	})
 }
 
+// replicateTables replicates the topic and group tables now and waits
+// until a majority holds them: admin changes are answered only then, so a
+// new leader knows every topic an admin was told exists. A standalone
+// broker has nothing to do.
+func (b *Broker) replicateTables(ctx context.Context) error {
+	m := b.member
+	if m == nil {
+		return nil
+	}
+	topics, tv := b.topics.snapshot()
+	groups, gv := b.groups.snapshot()
+	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups,
+		Version: &struct{ Topics, Groups protocol.DataVersion }{tv, gv}})
+	if err != nil {
+		return err
+	}
+	ch := make(chan error, 1)
+	m.node.ProposeMeta(body, func(err error) { ch <- err })
+	select {
+	case err := <-ch:
+		if err != nil {
+			return fmt.Errorf("broker: replicate tables to group %s: %w", b.cfg.DLegerGroup, err)
+		}
+	case <-ctx.Done():
+		return fmt.Errorf("broker: replicate tables to group %s: %w", b.cfg.DLegerGroup, ctx.Err())
+	}
+	m.mu.Lock()
+	m.proposed.topics, m.proposed.groups = tv, gv
+	m.mu.Unlock()
+	return nil
+}
+
 // applyMeta applies a committed metadata entry. The leader's own tables
 // are already newer than what it replicated, so it only takes the leader
 // announcement.
@@ -229,8 +261,11 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 	}
 	var errs []error
 	if e.Topics != nil {
-		errs = append(errs, m.b.topics.replace(e.Topics, e.Version.Topics))
-		errs = append(errs, m.b.groups.replace(e.Groups, e.Version.Groups))
+		// Only the tables: a deleted topic's queues stay, as on the leader
+		// (see deleteTopic), since queue offsets must stay a function of
+		// the log on every member.
+		_, err := m.b.topics.replace(e.Topics, e.Version.Topics)
+		errs = append(errs, err, m.b.groups.replace(e.Groups, e.Version.Groups))
 	}
 	if e.Offsets != nil {
 		m.b.offsets.replace(e.Offsets)

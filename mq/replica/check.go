@@ -55,9 +55,31 @@ func CheckLogs(stores ...*store.Store) (uint64, error) {
 				for want[k] == got[k] {
 					k++
 				}
-				return 0, fmt.Errorf("replica: check: replicas 0 and %d differ at commit log offset %d", i+1, off+int64(k))
+				at := off + int64(k)
+				return 0, fmt.Errorf("replica: check: replicas 0 and %d differ at commit log offset %d: %s on replica 0, %s on replica %d",
+					i+1, at, describe(stores[0], at, upTo), describe(s, at, upTo), i+1)
 			}
 		}
 	}
 	return upTo, nil
+}
+
+// describe names the entry that holds CommitLog offset off.
+func describe(s *store.Store, off int64, upTo uint64) string {
+	lo, hi := s.FirstIndex(), upTo
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		end, err := s.LogEnd(mid)
+		if err != nil {
+			return err.Error()
+		}
+		if end <= off {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	t, _ := s.Term(lo)
+	end, _ := s.LogEnd(lo)
+	return fmt.Sprintf("entry %d (term %d, ends at %d)", lo, t, end)
 }

@@ -353,3 +353,29 @@ func TestGroupTransferLeadership(t *testing.T) {
 	g.putAll(50, 50)
 	g.check()
 }
+
+// The leader crashes with puts in flight, so its log has an uncommitted
+// tail the new leader overwrites when it comes back.
+func TestGroupCrashWithUncommittedTail(t *testing.T) {
+	for _, syncFlush := range []bool{false, true} {
+		t.Run(fmt.Sprint("sync=", syncFlush), func(t *testing.T) {
+			g := newTestGroup(t, syncFlush)
+			g.putAll(0, 50)
+			old := g.leader()
+			oldID := old.Status().ID
+			// Cut the leader off so its next entries stay uncommitted, then
+			// crash it.
+			g.cut.Store(oldID, true)
+			for i := 0; i < 40; i++ {
+				old.Put([]*message.Message{testMsg(50_000 + i)}, func(error) {})
+			}
+			time.Sleep(50 * time.Millisecond)
+			g.crash(oldID)
+			g.cut.Delete(oldID)
+			g.putAll(100, 100)
+			g.start(oldID, nil)
+			g.putAll(200, 100)
+			g.check()
+		})
+	}
+}

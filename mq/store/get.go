@@ -387,7 +387,9 @@ func (s *Store) DeleteTopic(topic string) error {
 		if k.topic == topic {
 			qs = append(qs, q)
 			delete(s.queues, k)
-			delete(s.queueOffsets, k)
+			if !s.opts.Replicated {
+				delete(s.queueOffsets, k) // replicated: offsets follow the log
+			}
 		}
 	}
 	s.qmu.Unlock()
