@@ -2,10 +2,10 @@ package process
 
 import (
 	"context"
-	"os"
-	"strings"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
