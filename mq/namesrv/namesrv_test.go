@@ -192,3 +192,20 @@ func TestNamesrvStaleLeaderCannotTakeTheMasterSlotBack(t *testing.T) {
 	_, rd = routeOf(t, c, s.Addr(), "T")
 	require.Equal(t, map[int64]string{0: "127.0.0.1:2", 1: "127.0.0.1:1"}, rd.BrokerDatas[0].BrokerAddrs)
 }
+
+func TestNamesrvRebuiltGroupTakesTheFreeMasterSlot(t *testing.T) {
+	s := startNamesrv(t, nil)
+	c := remoting.NewClient(remoting.ClientOptions{})
+	defer c.Close()
+	req := registerReq("g", "127.0.0.1:1", 0, "T")
+	req.ExtFields = append(req.ExtFields, remoting.Field{Key: "raftTerm", Value: "7"})
+	invoke(t, c, s.Addr(), req)
+	invoke(t, c, s.Addr(), remoting.NewRequest(remoting.UnregisterBroker, remoting.Fields{
+		{Key: "brokerName", Value: "g"}, {Key: "brokerAddr", Value: "127.0.0.1:1"}, {Key: "clusterName", Value: "DefaultCluster"}, {Key: "brokerId", Value: "0"}}, nil))
+	// The group, rebuilt from empty stores, elects at term 1.
+	req = registerReq("g", "127.0.0.1:2", 0, "T")
+	req.ExtFields = append(req.ExtFields, remoting.Field{Key: "raftTerm", Value: "1"})
+	invoke(t, c, s.Addr(), req)
+	_, rd := routeOf(t, c, s.Addr(), "T")
+	require.Equal(t, "127.0.0.1:2", rd.BrokerDatas[0].BrokerAddrs[0])
+}

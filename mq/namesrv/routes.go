@@ -75,7 +75,10 @@ func (r *routes) register(reg registration, now time.Time) bool {
 		r.brokers[reg.BrokerName] = bd
 	}
 	if reg.BrokerID == 0 && reg.Term > 0 {
-		if reg.Term < r.terms[reg.BrokerName] {
+		// Only a master that still holds the slot can keep a stale one
+		// out: a group rebuilt from empty stores starts again at term 1.
+		holder, held := bd.BrokerAddrs[0]
+		if held && holder != reg.BrokerAddr && reg.Term < r.terms[reg.BrokerName] {
 			if lb := r.live[reg.BrokerAddr]; lb != nil {
 				lb.lastSeen = now
 			}

@@ -69,6 +69,9 @@ type Options struct {
 	ElectionTicks int
 	// MaxEntryBytes bounds the records the leader packs into one entry.
 	MaxEntryBytes int
+	// RecentBytes is how much of the newest log raft reads back from
+	// memory instead of the CommitLog (32 MiB by default).
+	RecentBytes int
 	Logger        *slog.Logger
 	// NewTransport builds the transport, given where to deliver incoming
 	// messages and how to report a peer unreachable.
@@ -92,6 +95,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxEntryBytes == 0 {
 		o.MaxEntryBytes = 1 << 20
+	}
+	if o.RecentBytes == 0 {
+		o.RecentBytes = 32 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -142,6 +148,7 @@ type Node struct {
 	log *slog.Logger
 	st  *store.Store
 	rn  *raft.RawNode
+	ls  *logStorage
 	tr  Transport
 
 	recvc    chan pb.Message
@@ -184,7 +191,8 @@ func Start(o Options) (*Node, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	ls := &logStorage{st: o.Store, voters: o.Voters}
+	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}}
+	n.ls = ls
 	hs, _, _ := ls.InitialState()
 	cfg := &raft.Config{
 		ID:                        o.ID,
@@ -399,16 +407,25 @@ func (n *Node) propose() {
 		return
 	}
 	now := time.Now().UnixMilli()
+	// Group the puts into entries of at most MaxEntryBytes, then encode
+	// each entry into a buffer of its exact size.
 	var ents []pb.Entry
 	var props []*proposal
 	var cur *proposal
-	var data []byte
+	size := 0
 	seal := func() {
-		if cur != nil {
-			ents = append(ents, pb.Entry{Data: data})
-			props = append(props, cur)
+		if cur == nil {
+			return
 		}
-		cur, data = nil, nil
+		data := make([]byte, 1, size)
+		data[0] = byte(store.EntryMessages)
+		for _, m := range cur.msgs {
+			m.StoreTimestamp = now
+			data = message.AppendRecord(data, m)
+		}
+		ents = append(ents, pb.Entry{Data: data})
+		props = append(props, cur)
+		cur, size = nil, 0
 	}
 	for _, p := range puts {
 		if p.meta != nil {
@@ -417,22 +434,17 @@ func (n *Node) propose() {
 			props = append(props, &proposal{puts: []*put{p}})
 			continue
 		}
-		size := 0
+		psize := 0
 		for _, m := range p.msgs {
-			size += m.EncodedSize()
+			psize += m.EncodedSize()
 		}
-		if cur != nil && len(data)+size > n.o.MaxEntryBytes {
+		if cur != nil && size+psize > n.o.MaxEntryBytes {
 			seal()
 		}
 		if cur == nil {
-			cur = &proposal{}
-			data = make([]byte, 1, min(n.o.MaxEntryBytes, 64<<10)+size)
-			data[0] = byte(store.EntryMessages)
+			cur, size = &proposal{}, 1
 		}
-		for _, m := range p.msgs {
-			m.StoreTimestamp = now
-			data = message.AppendRecord(data, m)
-		}
+		size += psize
 		cur.puts = append(cur.puts, p)
 		cur.msgs = append(cur.msgs, p.msgs...)
 	}
@@ -513,7 +525,7 @@ func (n *Node) appendEntries(ents []pb.Entry) error {
 		}
 		les[i] = le
 	}
-	return n.st.AppendEntries(les, func(i int, phy, qo int64) {
+	err := n.st.AppendEntries(les, func(i int, phy, qo int64) {
 		p := n.inflight[ents[i].Index]
 		if p == nil || p.next >= len(p.msgs) {
 			return
@@ -522,6 +534,10 @@ func (n *Node) appendEntries(ents []pb.Entry) error {
 		p.next++
 		m.PhysicalOffset, m.QueueOffset = phy, qo
 	})
+	if err == nil {
+		n.ls.ring.append(ents)
+	}
+	return err
 }
 
 // apply makes committed entries visible and completes the puts they carry.

@@ -17,6 +17,7 @@ import (
 type logStorage struct {
 	st     *store.Store
 	voters []uint64
+	ring   entryRing // driver goroutine only, as every raft call
 }
 
 var _ raft.Storage = (*logStorage)(nil)
@@ -30,6 +31,9 @@ func (l *logStorage) InitialState() (pb.HardState, pb.ConfState, error) {
 }
 
 func (l *logStorage) Entries(lo, hi, maxSize uint64) ([]pb.Entry, error) {
+	if ents, ok := l.ring.get(lo, hi, maxSize); ok {
+		return ents, nil
+	}
 	var out []pb.Entry
 	err := l.st.Entries(lo, hi, maxSize, func(e store.LogEntry) error {
 		out = append(out, toRaft(e))

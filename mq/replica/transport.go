@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,8 +218,8 @@ func appendFrame(dst []byte, m *pb.Message) ([]byte, error) {
 	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
-	if _, err := m.MarshalTo(dst[start:]); err != nil {
+	dst = slices.Grow(dst, n)[:start+n]
+	if _, err := m.MarshalToSizedBuffer(dst[start:]); err != nil {
 		return dst, err
 	}
 	return dst, nil

@@ -98,8 +98,9 @@ func (s *Store) lookup(index uint64) (entryPos, error) {
 		return entryPos{}, err
 	}
 	var found entryPos
-	var buf []byte
-	_, _, err = s.clog.scan(from, s.clog.wrote.Load(), &buf, func(off int64, e []byte) error {
+	buf := getScanBuf()
+	defer putScanBuf(buf)
+	_, _, err = s.clog.scan(from, s.clog.wrote.Load(), buf, func(off int64, e []byte) error {
 		h, _ := checkEntry(e)
 		if h.Index == index {
 			found = entryPos{index: h.Index, term: h.Term, off: off, size: int64(h.Size)}

@@ -193,8 +193,9 @@ func (s *Store) recountQueues() {
 	for _, q := range s.allQueues() {
 		s.queueOffsets[queueKey{q.topic, q.queueID}] = q.maxOffset.Load()
 	}
-	var buf []byte
-	_, _, err := s.clog.scan(from, s.clog.wrote.Load(), &buf, func(_ int64, e []byte) error {
+	buf := getScanBuf()
+	defer putScanBuf(buf)
+	_, _, err := s.clog.scan(from, s.clog.wrote.Load(), buf, func(_ int64, e []byte) error {
 		if EntryType(e[12]) != EntryMessages {
 			return nil
 		}
@@ -317,10 +318,11 @@ func (s *Store) Entries(lo, hi uint64, maxBytes uint64, fn func(LogEntry) error)
 	if err != nil {
 		return err
 	}
-	var buf []byte
+	buf := getScanBuf()
+	defer putScanBuf(buf)
 	next, total := lo, uint64(0)
 	errDone := errors.New("done")
-	_, _, err = s.clog.scan(p.off, s.clog.wrote.Load(), &buf, func(_ int64, e []byte) error {
+	_, _, err = s.clog.scan(p.off, s.clog.wrote.Load(), buf, func(_ int64, e []byte) error {
 		h, _ := checkEntry(e)
 		if h.Index != next {
 			return fmt.Errorf("%w: entry %d where %d was expected", ErrCorrupt, h.Index, next)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // scanStop says why a scan ended.
@@ -16,6 +17,19 @@ const (
 )
 
 const scanChunk = 1 << 20
+
+// scanBufs holds scan buffers for the frequent short scans of the
+// replicated log (raft reading entries back, lookups), so each does not
+// allocate and clear a fresh megabyte.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, scanChunk); return &b }}
+
+func getScanBuf() *[]byte { return scanBufs.Get().(*[]byte) }
+
+func putScanBuf(b *[]byte) {
+	if cap(*b) <= 4*scanChunk {
+		scanBufs.Put(b)
+	}
+}
 
 // scan walks the entries from off (an entry boundary) up to limit, calling
 // fn with each valid entry's offset and bytes (valid until fn returns). It
