@@ -72,7 +72,7 @@ type Options struct {
 	// RecentBytes is how much of the newest log raft reads back from
 	// memory instead of the CommitLog (32 MiB by default).
 	RecentBytes int
-	Logger        *slog.Logger
+	Logger      *slog.Logger
 	// NewTransport builds the transport, given where to deliver incoming
 	// messages and how to report a peer unreachable.
 	NewTransport func(deliver func(pb.Message), unreachable func(id uint64)) (Transport, error)
