@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make bench: single-node produce and consume benchmarks of the queue, with
-# NATS JetStream (R1, file storage) measured by the same load generator in
-# the same run. Results are printed and written into docs/benchmarks.md.
+# make bench: produce and consume benchmarks of the queue, with NATS
+# JetStream measured by the same load generator in the same run:
+#   T0  one broker, async flush                   vs NATS R1 file storage
+#   T1  Raft group of 3, majority in page cache   vs NATS R3 (default sync)
+#   T2  Raft group of 3, majority fsynced         vs NATS R3 sync_interval: always
+# Results are printed and written into docs/benchmarks.md.
 #
 # Knobs: REPS (3), DURATION (8s), WARMUP (2s), SIZES ("128 1024 4096"),
-# WINDOW (512), CONNS (4), SKIP_NATS=1.
+# GROUP_SIZES ("128 512 1024 4096"), WINDOW (512), CONNS (4), SKIP_NATS=1,
+# SKIP_T0=1, SKIP_GROUPS=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -15,6 +19,7 @@ WARMUP=${WARMUP:-2s}
 SIZES=${SIZES:-128 1024 4096}
 WINDOW=${WINDOW:-512}
 CONNS=${CONNS:-4}
+GROUP_SIZES=${GROUP_SIZES:-128 512 1024 4096}
 NATS_VERSION=v2.15.2
 WORK=$(mktemp -d /tmp/qianlang-bench.XXXXXX)
 RESULTS=$WORK/results.jsonl
@@ -90,6 +95,65 @@ stop_nats() {
 	rm -rf "$WORK/n"
 }
 
+# start_group FLUSH: a NameServer and a Raft group of three brokers on
+# fresh stores, from deploy/group's broker-a configs.
+start_group() {
+	rm -rf "$WORK/g" && mkdir -p "$WORK/g"
+	printf 'listenPort=29876\nbindAddress=127.0.0.1\n' > "$WORK/g/namesrv.conf"
+	"$BIN/mqnamesrv" -c "$WORK/g/namesrv.conf" > "$WORK/g/namesrv.log" 2>&1 & NS_PID=$!
+	pids+=("$NS_PID")
+	wait_port 29876
+	GROUP_PIDS=()
+	for k in 0 1 2; do
+		sed -e "s#^storePathRootDir=.*#storePathRootDir=$WORK/g/n$k#" \
+		    -e "s#^storePathCommitLog=.*#storePathCommitLog=$WORK/g/n$k/commitlog#" \
+		    -e "s#^namesrvAddr=.*#namesrvAddr=$NS#" -e "s#^listenPort=.*#listenPort=3091$k#" \
+		    -e "s#^flushDiskType=.*#flushDiskType=$1#" \
+		    -e "s#^dLegerPeers=.*#dLegerPeers=n0-127.0.0.1:31911;n1-127.0.0.1:31912;n2-127.0.0.1:31913#" \
+		    deploy/group/broker-a-n$k.conf > "$WORK/g/broker-n$k.conf"
+		"$BIN/mqbroker" -c "$WORK/g/broker-n$k.conf" > "$WORK/g/broker-n$k.log" 2>&1 &
+		GROUP_PIDS+=("$!")
+		pids+=("$!")
+	done
+	for k in 0 1 2; do wait_port "3091$k"; done
+	GROUP_WATCH=$(IFS=,; echo "${GROUP_PIDS[*]}")
+}
+
+stop_group() {
+	kill -TERM "${GROUP_PIDS[@]}" "$NS_PID" 2>/dev/null || true
+	wait "${GROUP_PIDS[@]}" "$NS_PID" 2>/dev/null || true
+	rm -rf "$WORK/g"
+}
+
+# start_nats_cluster SYNC: three JetStream servers in one cluster; with
+# SYNC=always every write is fsynced before it counts.
+start_nats_cluster() {
+	rm -rf "$WORK/nc" && mkdir -p "$WORK/nc"
+	NATS_PIDS=()
+	local sync=""
+	[ "$1" = always ] && sync="sync_interval: always"
+	for k in 0 1 2; do
+		cat > "$WORK/nc/n$k.conf" <<EOF
+server_name: n$k
+listen: 127.0.0.1:2422$k
+jetstream { store_dir: "$WORK/nc/js$k", max_file_store: 16G, max_memory_store: 1G, $sync }
+cluster { name: bench, listen: 127.0.0.1:2522$k, routes: [nats://127.0.0.1:25220, nats://127.0.0.1:25221, nats://127.0.0.1:25222] }
+EOF
+		"$NATS" -c "$WORK/nc/n$k.conf" > "$WORK/nc/n$k.log" 2>&1 &
+		NATS_PIDS+=("$!")
+		pids+=("$!")
+	done
+	for k in 0 1 2; do wait_port "2422$k"; done
+	sleep 3 # JetStream meta leader election
+	NATS_WATCH=$(IFS=,; echo "${NATS_PIDS[*]}")
+}
+
+stop_nats_cluster() {
+	kill -TERM "${NATS_PIDS[@]}" 2>/dev/null || true
+	wait "${NATS_PIDS[@]}" 2>/dev/null || true
+	rm -rf "$WORK/nc"
+}
+
 produce() { # args for qlbench produce; appends one JSON line per run
 	"$BIN/qlbench" produce -json "$@" | tee -a "$RESULTS" | cut -c1-160 >&2
 }
@@ -98,6 +162,7 @@ echo "results collect in $RESULTS" >&2
 
 # Our broker: closed loop per size, with our pipelined generator and with
 # the official client.
+if [ "${SKIP_T0:-}" != 1 ]; then
 for client in native official; do
 	for size in $SIZES; do
 		for rep in $(seq 1 "$REPS"); do
@@ -147,6 +212,52 @@ if [ "${SKIP_NATS:-}" != 1 ]; then
 			-t bench.1 -size 1024 -duration "$DURATION" -warmup "$WARMUP" -window 2048 -conns "$CONNS" -rate "$HALF" -watch-pid "$NATS_PID"
 		stop_nats
 	done
+fi
+fi # SKIP_T0
+
+# Raft groups of three on this one machine (all replicas share its two
+# cores and its disk), against NATS JetStream R3 at the same durability.
+if [ "${SKIP_GROUPS:-}" != 1 ]; then
+	for tier in T1 T2; do
+		flush=ASYNC_FLUSH; [ $tier = T2 ] && flush=SYNC_FLUSH
+		for size in $GROUP_SIZES; do
+			for rep in $(seq 1 "$REPS"); do
+				drop_caches
+				start_group $flush
+				"$BIN/qlbench" topic -n $NS -t Bench -queues 8
+				produce -system qianlang-raft3 -tier $tier -client native -n $NS -t Bench -size "$size" \
+					-duration "$DURATION" -warmup "$WARMUP" -window "$WINDOW" -conns "$CONNS" -watch-pid "$GROUP_WATCH"
+				stop_group
+			done
+		done
+	done
+	# Publish-to-acknowledgement latency at half the T1 1 KiB maximum.
+	GMAX=$(grep '"system":"qianlang-raft3"' "$RESULTS" | grep '"tier":"T1"' | grep '"size":1024' | grep '"rate":0' |
+		sed -E 's/.*"msgs_per_s":([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print int(a[int((NR+1)/2)])}')
+	GHALF=$((GMAX / 2))
+	for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_group ASYNC_FLUSH
+		"$BIN/qlbench" topic -n $NS -t Bench -queues 8
+		produce -system qianlang-raft3 -tier T1 -client native -n $NS -t Bench -size 1024 -duration "$DURATION" \
+			-warmup "$WARMUP" -window 2048 -conns "$CONNS" -rate "$GHALF" -watch-pid "$GROUP_WATCH"
+		stop_group
+	done
+	if [ "${SKIP_NATS:-}" != 1 ]; then
+		NATS=$(nats_server)
+		for tier in T1 T2; do
+			sync=default; [ $tier = T2 ] && sync=always
+			for size in $GROUP_SIZES; do
+				for rep in $(seq 1 "$REPS"); do
+					drop_caches
+					start_nats_cluster $sync
+					produce -system "nats-jetstream-r3 $NATS_VERSION" -tier $tier -client nats -nats nats://127.0.0.1:24220 -replicas 3 \
+						-t bench.1 -size "$size" -duration "$DURATION" -warmup "$WARMUP" -window "$WINDOW" -conns "$CONNS" -watch-pid "$NATS_WATCH"
+					stop_nats_cluster
+				done
+			done
+		done
+	fi
 fi
 
 "$BIN/qlbench" report -in "$RESULTS" -out docs/benchmarks.md -command "make bench (REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP WINDOW=$WINDOW CONNS=$CONNS)"
