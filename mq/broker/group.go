@@ -54,6 +54,7 @@ type metaEntry struct {
 	Groups  map[string]protocol.SubscriptionGroupConfig    `json:"groups,omitempty"`
 	Offsets map[string]map[int32]int64                     `json:"offsets,omitempty"`
 	Version *struct{ Topics, Groups protocol.DataVersion } `json:"version,omitempty"`
+	Members map[uint64]string                              `json:"members,omitempty"`
 }
 
 type leaderInfo struct {
@@ -99,6 +100,8 @@ func (b *Broker) startMember() error {
 		OnStatus:      m.statusChanged,
 		OnMeta:        m.applyMeta,
 		OnCompletions: b.kickQueued,
+		SnapshotData:  m.snapshotData,
+		RestoreData:   m.restoreData,
 	})
 	if err != nil {
 		m.fwd.Close()
@@ -272,6 +275,44 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		m.b.log.Error("applying replicated metadata failed", "index", index, "err", err)
+	}
+}
+
+// snapshotData is the metadata a far-behind follower gets with a snapshot:
+// every replicated table and the members' addresses.
+func (m *member) snapshotData() []byte {
+	topics, tv := m.b.topics.snapshot()
+	groups, gv := m.b.groups.snapshot()
+	offsets, _ := m.b.offsets.snapshot()
+	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups, Offsets: offsets,
+		Version: &struct{ Topics, Groups protocol.DataVersion }{tv, gv}, Members: m.addrs.all()})
+	if err != nil {
+		m.b.log.Error("encoding snapshot metadata failed", "err", err)
+		return nil
+	}
+	return body
+}
+
+// restoreData installs the metadata of a snapshot on a follower.
+func (m *member) restoreData(b []byte) {
+	var e metaEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		m.b.log.Error("undecodable snapshot metadata; tables stay as they were", "err", err)
+		return
+	}
+	var errs []error
+	for id, addr := range e.Members {
+		errs = append(errs, m.addrs.set(id, addr))
+	}
+	if e.Topics != nil && e.Version != nil {
+		_, err := m.b.topics.replace(e.Topics, e.Version.Topics)
+		errs = append(errs, err, m.b.groups.replace(e.Groups, e.Version.Groups))
+	}
+	if e.Offsets != nil {
+		m.b.offsets.replace(e.Offsets)
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.b.log.Error("installing snapshot metadata failed", "err", err)
 	}
 }
 

@@ -122,3 +122,9 @@ func (m *memberAddrs) set(id uint64, addr string) error {
 	m.addrs[id] = addr
 	return writeJSONFile(m.fs, m.path, memberAddrsFile{Members: maps.Clone(m.addrs)})
 }
+
+func (m *memberAddrs) all() map[uint64]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.addrs)
+}

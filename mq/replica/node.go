@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,10 @@ type Options struct {
 	OnMeta func(index uint64, payload []byte)
 	// OnCompletions runs after each batch of put completions.
 	OnCompletions func()
+	// SnapshotData returns the application metadata (JSON) a snapshot for
+	// a far-behind follower carries; RestoreData installs it there.
+	SnapshotData func() []byte
+	RestoreData  func([]byte)
 }
 
 func (o *Options) fill() {
@@ -191,7 +196,7 @@ func Start(o Options) (*Node, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}}
+	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}, appData: o.SnapshotData}
 	n.ls = ls
 	hs, _, _ := ls.InitialState()
 	cfg := &raft.Config{
@@ -348,6 +353,15 @@ func (n *Node) control(fn func()) error {
 func (n *Node) run() {
 	defer n.wg.Done()
 	defer close(n.done)
+	defer func() {
+		// raft panics when the log contradicts what this member promised
+		// before (it lost acknowledged entries, as an ASYNC_FLUSH member can
+		// in a power loss). Leave the group instead of taking the broker
+		// down; the operator wipes this member's store to rejoin.
+		if r := recover(); r != nil {
+			n.stopOnFailure(fmt.Errorf("raft refused this member's log (lost acknowledged entries? wipe the store to rejoin): %v", r))
+		}
+	}()
 	tick := time.NewTicker(n.o.TickInterval)
 	defer tick.Stop()
 	for {
@@ -483,10 +497,12 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if leader {
 		// A leader may send while it writes (Raft thesis §10.2.1): it
 		// counts itself only once its own write is done.
-		n.tr.Send(rd.Messages)
+		n.send(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		return fmt.Errorf("replica: asked to install a snapshot at index %d, which this version cannot do", rd.Snapshot.Metadata.Index)
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
 	}
 	if err := n.appendEntries(rd.Entries); err != nil {
 		return err
@@ -503,13 +519,46 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 	if !leader {
-		n.tr.Send(rd.Messages)
+		n.send(rd.Messages)
 	}
 	if err := n.apply(rd.CommittedEntries); err != nil {
 		return err
 	}
 	n.rn.Advance(rd)
 	n.publish()
+	return nil
+}
+
+// send hands messages to the transport. A snapshot is reported delivered
+// once queued: if it is lost, the follower's next rejection makes raft send
+// another.
+func (n *Node) send(msgs []pb.Message) {
+	n.tr.Send(msgs)
+	for i := range msgs {
+		if msgs[i].Type == pb.MsgSnap {
+			n.log.Info("sent a snapshot to a follower behind the log start", "to", msgs[i].To, "index", msgs[i].Snapshot.Metadata.Index)
+			n.rn.ReportSnapshot(msgs[i].To, raft.SnapshotFinish)
+		}
+	}
+}
+
+// installSnapshot restarts this member's log at the leader's log start.
+func (n *Node) installSnapshot(snap pb.Snapshot) error {
+	var sd snapshotData
+	if err := json.Unmarshal(snap.Data, &sd); err != nil {
+		return fmt.Errorf("replica: undecodable snapshot at index %d: %w", snap.Metadata.Index, err)
+	}
+	if sd.Log.Start.Index != snap.Metadata.Index || sd.Log.Start.Term != snap.Metadata.Term {
+		return fmt.Errorf("replica: snapshot data at %d/%d does not match its metadata %d/%d",
+			sd.Log.Start.Index, sd.Log.Start.Term, snap.Metadata.Index, snap.Metadata.Term)
+	}
+	if err := n.st.InstallSnapshot(sd.Log); err != nil {
+		return err
+	}
+	n.ls.ring.reset()
+	if n.o.RestoreData != nil && len(sd.App) > 0 {
+		n.o.RestoreData(sd.App)
+	}
 	return nil
 }
 

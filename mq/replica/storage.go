@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -18,6 +19,8 @@ type logStorage struct {
 	st     *store.Store
 	voters []uint64
 	ring   entryRing // driver goroutine only, as every raft call
+	// appData returns the application metadata a snapshot carries.
+	appData func() []byte
 }
 
 var _ raft.Storage = (*logStorage)(nil)
@@ -54,16 +57,34 @@ func (l *logStorage) LastIndex() (uint64, error) { return l.st.LastIndex(), nil 
 
 func (l *logStorage) FirstIndex() (uint64, error) { return l.st.FirstIndex(), nil }
 
-// Snapshot describes the compacted prefix of the log. Installing one on a
-// follower (catching up past retention) is not supported yet: raft is told
-// to wait, and the follower stays behind until an operator copies a
-// replica's store.
+// Snapshot describes the compacted prefix of the log, for a follower that
+// needs entries retention removed: the log start, each queue's next offset
+// there, and the application's metadata (appData).
 func (l *logStorage) Snapshot() (pb.Snapshot, error) {
 	start := l.st.LogStart()
+	meta := pb.SnapshotMetadata{Index: start.Index, Term: start.Term, ConfState: pb.ConfState{Voters: l.voters}}
 	if start.Index == 0 {
-		return pb.Snapshot{Metadata: pb.SnapshotMetadata{ConfState: pb.ConfState{Voters: l.voters}}}, nil
+		return pb.Snapshot{Metadata: meta}, nil
 	}
-	return pb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+	ls, err := l.st.Snapshot()
+	if err != nil {
+		return pb.Snapshot{}, fmt.Errorf("replica: snapshot: %w", err)
+	}
+	sd := snapshotData{Log: ls}
+	if l.appData != nil {
+		sd.App = l.appData()
+	}
+	data, err := json.Marshal(sd)
+	if err != nil {
+		return pb.Snapshot{}, fmt.Errorf("replica: snapshot: %w", err)
+	}
+	return pb.Snapshot{Data: data, Metadata: meta}, nil
+}
+
+// snapshotData is the data of a snapshot.
+type snapshotData struct {
+	Log store.LogSnapshot `json:"log"`
+	App json.RawMessage   `json:"app,omitempty"`
 }
 
 // raftError maps store errors to the sentinels raft compares against.

@@ -176,10 +176,11 @@ func (q *consumeQueue) write(from int64, entries []byte) error {
 	q.mu.RLock()
 	empty := len(q.files) == 0
 	q.mu.RUnlock()
-	if empty {
-		// The first file starts at the file holding from, so a queue
-		// rebuilt after its old files were deleted keeps its offsets.
-		q.minOffset.Store(from - from%q.perFile)
+	if empty && q.maxOffset.Load() <= from {
+		// The first file is the one holding from, so a queue rebuilt
+		// after its old files were deleted keeps its offsets; nothing
+		// before from is readable.
+		q.minOffset.Store(from)
 	}
 	off := from
 	for len(entries) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -216,4 +217,77 @@ func TestReplicatedLookupAfterRestartScansSegments(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, 501, n)
+}
+
+func TestReplicatedSnapshotInstallContinuesByteIdentical(t *testing.T) {
+	lo := replicatedOptions(vfs.NewMem())
+	lo.FileReservedTime = time.Millisecond
+	leader := openStore(t, lo)
+	defer leader.Close()
+	var ents []LogEntry
+	for i := 1; i <= 600; i++ {
+		ents = append(ents, msgEntry(1, uint64(i), "T", int32(i%3), string(bytes.Repeat([]byte{byte(i)}, 900))))
+	}
+	require.NoError(t, leader.AppendEntries(ents[:500], nil))
+	require.NoError(t, leader.Commit(500))
+	leader.waitDispatched(leader.confirmed.Load())
+	require.NoError(t, leader.Flush())
+	time.Sleep(5 * time.Millisecond)
+	n, err := leader.Clean(true)
+	require.NoError(t, err)
+	require.Positive(t, n, "retention removed segments")
+	start := leader.LogStart()
+	require.Positive(t, start.Index)
+	require.Equal(t, leader.LogMin(), start.Offset)
+	_, err = leader.Term(start.Index - 1)
+	require.ErrorIs(t, err, ErrCompacted)
+	term, err := leader.Term(start.Index)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, term, "the log start's term is kept")
+
+	snap, err := leader.Snapshot()
+	require.NoError(t, err)
+	require.Len(t, snap.Queues, 3)
+
+	// A follower that was far behind installs it and takes the rest.
+	ffs := vfs.NewMem()
+	follower := openStore(t, replicatedOptions(ffs))
+	require.NoError(t, follower.AppendEntries(ents[:3], nil))
+	require.NoError(t, follower.Commit(2))
+	require.NoError(t, follower.InstallSnapshot(snap))
+	require.Equal(t, start.Index, follower.LastIndex())
+	require.NoError(t, leader.AppendEntries(ents[500:], nil))
+	var rest []LogEntry
+	require.NoError(t, leader.Entries(start.Index+1, 601, 1<<30, func(e LogEntry) error {
+		rest = append(rest, LogEntry{Term: e.Term, Index: e.Index, Type: e.Type, Payload: append([]byte(nil), e.Payload...)})
+		return nil
+	}))
+	require.NoError(t, follower.AppendEntries(rest, nil))
+	require.NoError(t, leader.Commit(600))
+	require.NoError(t, follower.Commit(600))
+	upTo := func(s *Store) []byte {
+		end, err := s.LogEnd(600)
+		require.NoError(t, err)
+		b := make([]byte, end-start.Offset)
+		require.NoError(t, s.ReadLog(b, start.Offset))
+		return b
+	}
+	require.Equal(t, upTo(leader), upTo(follower))
+
+	// Queues continue where the leader's were; nothing before is there.
+	follower.waitDispatched(follower.confirmed.Load())
+	leader.waitDispatched(leader.confirmed.Load())
+	for q := int32(0); q < 3; q++ {
+		require.Equal(t, leader.MaxOffset("T", q), follower.MaxOffset("T", q))
+		require.Equal(t, snap.Queues[q].Next, follower.MinOffset("T", q))
+		require.Len(t, pullAll(t, follower, "T", q), int(follower.MaxOffset("T", q)-follower.MinOffset("T", q)))
+	}
+
+	// And it all survives a restart.
+	require.NoError(t, follower.Close())
+	follower = openStore(t, replicatedOptions(ffs))
+	defer follower.Close()
+	require.EqualValues(t, 600, follower.LastIndex())
+	require.Equal(t, start, follower.LogStart())
+	require.Equal(t, upTo(leader), upTo(follower))
 }

@@ -311,6 +311,27 @@ func (l *memLock) Close() error {
 	return nil
 }
 
+// KillClone returns what a process killed at this instant (kill -9) leaves
+// while the machine stays up: every name and every byte written, synced or
+// not, since the page cache outlives the process. No lock is held in it.
+func (m *MemFS) KillClone() *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &MemFS{names: make(map[string]*memNode, len(m.names)), locks: make(map[string]bool), capacity: m.capacity}
+	for p, nd := range m.names {
+		nd.mu.RLock()
+		n := &memNode{dir: nd.dir, modTime: nd.modTime, data: append([]byte(nil), nd.data...)}
+		nd.mu.RUnlock()
+		n.synced = append([]byte(nil), n.data...)
+		c.names[p] = n
+	}
+	c.durable = make(map[string]*memNode, len(c.names))
+	for p, n := range c.names {
+		c.durable[p] = n
+	}
+	return c
+}
+
 // CrashClone returns the file system a power loss would leave: durable
 // names only, each file with its synced content.
 func (m *MemFS) CrashClone() *MemFS { return m.crashClone(nil) }
