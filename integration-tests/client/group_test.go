@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/stretchr/testify/require"
 
+	"qianlang.io/mq/broker"
 	"qianlang.io/mq/mqtest"
 	"qianlang.io/mq/replica"
+	"qianlang.io/mq/vfs"
 )
 
 // sender sends numbered messages with SendSync until stopped and records
@@ -163,4 +167,114 @@ func TestGroupRollingRestart(t *testing.T) {
 	startPushConsumer(t, c, unique("cg"), "GroupRoll", consumer.MessageSelector{}, col)
 	col.waitAll(t, acked, 60*time.Second)
 	c.CheckGroup(0)
+}
+
+// A follower down while 100,000 messages are written comes back, catches
+// up by itself, and its CommitLog is byte-identical to the others'.
+func TestGroupFollowerCatchesUpAfter100k(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	c := mqtest.Start(t, mqtest.Options{Replicas: 3})
+	c.CreateTopic("GroupCatch", 4)
+	lead := c.Leader(0)
+	down := c.Members(0)[0]
+	if down == lead {
+		down = c.Members(0)[1]
+	}
+	c.StopBroker(down)
+	p := startProducer(t, c)
+	const batch = 100
+	for i := 0; i < n; i += batch {
+		msgs := make([]*primitive.Message, batch)
+		for k := range msgs {
+			msgs[k] = primitive.NewMessage("GroupCatch", []byte(fmt.Sprintf("catch-%06d", i+k)))
+		}
+		_, err := p.SendSync(context.Background(), msgs...)
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	c.StartBroker(down)
+	upTo := c.CheckGroup(0)
+	t.Logf("the follower caught up %d entries in %v; replicas identical up to entry %d", n/batch, time.Since(start), upTo)
+	var total int64
+	for q := int32(0); q < 4; q++ {
+		total += c.Brokers[down].Store().MaxOffset("GroupCatch", q)
+	}
+	require.EqualValues(t, n, total, "every message is in the follower's queues")
+}
+
+// A member whose disk starts failing leaves the group and never
+// acknowledges what it did not store; the others elect and go on.
+func TestGroupMemberDiskFailure(t *testing.T) {
+	fss := map[int]*vfs.ErrorFS{}
+	c := mqtest.Start(t, mqtest.Options{Replicas: 3, Broker: func(i int, cfg *broker.Config) {
+		fss[i] = vfs.NewErrorFS(vfs.Default)
+		cfg.FS = fss[i]
+	}})
+	c.CreateTopic("GroupDisk", 4)
+	p := startProducer(t, c, producer.WithRetry(2))
+	s := startSender(t, p, "GroupDisk", "disk")
+	s.waitMore(t, 200)
+
+	bad := c.Leader(0)
+	fss[bad].Inject(vfs.OpWrite, func(path string) bool { return strings.Contains(path, "commitlog") }, syscall.EIO)
+	require.Eventually(t, func() bool {
+		st, _ := c.Brokers[bad].GroupStatus()
+		return st.Role == replica.Stopped
+	}, 15*time.Second, 10*time.Millisecond, "the member with the failing disk stops")
+	newLead := c.Leader(0)
+	require.NotEqual(t, bad, newLead)
+	s.waitMore(t, 200)
+	acked := s.finish()
+	t.Logf("acknowledged %d, failed attempts %d", len(acked), s.failed.Load())
+
+	col := newCollector()
+	startPushConsumer(t, c, unique("cg"), "GroupDisk", consumer.MessageSelector{}, col)
+	col.waitAll(t, acked, 60*time.Second)
+	fss[bad].Clear()
+}
+
+// Two NameServers and two groups: while one group elects, producers keep
+// sending to the other.
+func TestTwoGroupsOneElecting(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{Namesrvs: 2, Brokers: 2, Replicas: 3})
+	c.CreateTopic("TwoGroups", 4)
+	p := startProducer(t, c, producer.WithRetry(4))
+	byBroker := map[string]*atomic.Int64{"broker-a": {}, "broker-b": {}}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := p.SendSync(context.Background(), primitive.NewMessage("TwoGroups", []byte(fmt.Sprint("two-", i))))
+			if err == nil && r.Status == primitive.SendOK {
+				byBroker[r.MessageQueue.BrokerName].Add(1)
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { return byBroker["broker-a"].Load() > 50 && byBroker["broker-b"].Load() > 50 }, 30*time.Second, 10*time.Millisecond)
+
+	// Group a loses its leader's network: it elects again.
+	old := c.Leader(0)
+	c.Isolate(old, true)
+	bBefore := byBroker["broker-b"].Load()
+	require.Eventually(t, func() bool {
+		st, _ := c.Brokers[old].GroupStatus()
+		return st.Role != replica.Leader
+	}, 10*time.Second, 10*time.Millisecond)
+	bDuring := byBroker["broker-b"].Load() - bBefore
+	t.Logf("while group a was electing, group b acknowledged %d sends", bDuring)
+	require.Positive(t, bDuring, "the healthy group kept taking sends")
+	c.Isolate(old, false)
+	close(stop)
+	<-done
+	c.CheckGroup(0)
+	c.CheckGroup(1)
 }
