@@ -278,3 +278,38 @@ func TestTwoGroupsOneElecting(t *testing.T) {
 	c.CheckGroup(0)
 	c.CheckGroup(1)
 }
+
+// With slaveReadEnable a consumer far behind (here: any consumer, with the
+// in-memory share set to 0) is sent to a follower, which serves its pulls.
+func TestGroupSlaveRead(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{Replicas: 3, Broker: func(i int, cfg *broker.Config) {
+		cfg.SlaveReadEnable = true
+		cfg.AccessMessageInMemoryMax = 0
+	}})
+	c.CreateTopic("GroupSlaveRead", 4)
+	p := startProducer(t, c)
+	want := bodies("sr", 300)
+	sendAll(t, p, "GroupSlaveRead", want, "")
+	c.CheckGroup(0)
+	col := newCollector()
+	startPushConsumer(t, c, unique("cg"), "GroupSlaveRead", consumer.MessageSelector{}, col,
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	col.waitAll(t, want, 30*time.Second)
+
+	a := c.Admin()
+	served := map[string]string{}
+	for _, i := range c.Members(0) {
+		st, _ := c.Brokers[i].GroupStatus()
+		rt, err := a.BrokerRuntime(context.Background(), c.Brokers[i].Addr())
+		require.NoError(t, err)
+		served[st.Role.String()+"-"+c.Brokers[i].Addr()] = rt["msgGetTotalTodayNow"]
+	}
+	t.Logf("messages served per member: %v", served)
+	followerServed := false
+	for k, v := range served {
+		if strings.HasPrefix(k, "FOLLOWER") && v != "0" {
+			followerServed = true
+		}
+	}
+	require.True(t, followerServed, "a follower served pulls: %v", served)
+}

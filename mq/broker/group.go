@@ -419,3 +419,32 @@ func (b *Broker) SetReplicationFilter(drop func(from, to uint64) bool) {
 		b.member.tr.SetFilter(drop)
 	}
 }
+
+// suggestBroker is the brokerId a consumer of group should pull from next,
+// as Java decides it: the master unless slaveReadEnable is on; then a
+// consumer whose unread data no longer fits the accessMessageInMemoryMaxRatio
+// share of RAM goes to the group's whichBrokerWhenConsumeSlowly (a
+// follower, 1 by default), the others to the group's brokerId (0).
+func (b *Broker) suggestBroker(group string, behind int64) int64 {
+	if b.member == nil || !b.cfg.SlaveReadEnable {
+		return 0
+	}
+	g, ok := b.groups.get(group)
+	if !ok {
+		return 0
+	}
+	if behind > int64(totalMemory()*uint64(b.cfg.AccessMessageInMemoryMax)/100) {
+		return g.WhichBrokerWhenConsumeSlowly
+	}
+	return g.BrokerID
+}
+
+// followsKnownLeader reports whether this broker is a follower whose
+// leader is up.
+func (b *Broker) followsKnownLeader() bool {
+	if b.member == nil {
+		return false
+	}
+	s := b.member.node.Status()
+	return s.Role != replica.Leader && s.Leader != 0
+}

@@ -164,12 +164,18 @@ func (b *Broker) pullOnce(req *remoting.Command, h *pullHeader, filter *tagFilte
 	case store.OffsetTooSmall, store.OffsetOverflowBadly:
 		code = remoting.PullOffsetMoved
 	}
+	suggest := b.suggestBroker(h.group, r.Behind)
+	if code != remoting.Success && b.followsKnownLeader() {
+		// A follower with nothing (more) to give sends the consumer
+		// back to the leader at once, as a Java slave does.
+		code, notFound, suggest = remoting.PullRetryImmediately, false, 0
+	}
 	resp := req.Response(code, r.Status.String())
 	resp.ExtFields = remoting.Fields{
 		{Key: "nextBeginOffset", Value: strconv.FormatInt(r.NextBeginOffset, 10)},
 		{Key: "minOffset", Value: strconv.FormatInt(r.MinOffset, 10)},
 		{Key: "maxOffset", Value: strconv.FormatInt(r.MaxOffset, 10)},
-		{Key: "suggestWhichBrokerId", Value: "0"},
+		{Key: "suggestWhichBrokerId", Value: strconv.FormatInt(suggest, 10)},
 	}
 	if code == remoting.Success {
 		resp.Body = r.Body
