@@ -111,6 +111,7 @@ start_group() {
 		    -e "s#^flushDiskType=.*#flushDiskType=$1#" \
 		    -e "s#^dLegerPeers=.*#dLegerPeers=n0-127.0.0.1:31911;n1-127.0.0.1:31912;n2-127.0.0.1:31913#" \
 		    deploy/group/broker-a-n$k.conf > "$WORK/g/broker-n$k.conf"
+		echo "dLegerShutdownDrainMs=0" >> "$WORK/g/broker-n$k.conf"
 		"$BIN/mqbroker" -c "$WORK/g/broker-n$k.conf" > "$WORK/g/broker-n$k.log" 2>&1 &
 		GROUP_PIDS+=("$!")
 		pids+=("$!")

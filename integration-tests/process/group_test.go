@@ -53,6 +53,7 @@ func startGroup(t *testing.T, extra ...string) *groupCluster {
 			"namesrvAddr=" + g.nsAddr, "storePathRootDir=" + filepath.Join(root, fmt.Sprintf("n%d", k)),
 			"mappedFileSizeCommitLog=67108864", "maxHashSlotNum=100000", "maxIndexNum=400000",
 			"enableDLegerCommitLog=true", "dLegerGroup=broker-a", "dLegerPeers=" + peers, fmt.Sprintf("dLegerSelfId=n%d", k),
+			"dLegerShutdownDrainMs=0",
 		}, extra...)...)
 		g.confs = append(g.confs, conf)
 		g.members = append(g.members, start(t, fmt.Sprintf("mqbroker n%d", k), "-c", conf))

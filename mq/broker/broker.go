@@ -174,8 +174,9 @@ func (b *Broker) Store() *store.Store { return b.store }
 // idempotent.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
-		b.srv.CloseListener()
 		var errs []error
+		b.handOver()
+		b.srv.CloseListener()
 		errs = append(errs, b.closeMember())
 		b.unregisterAll()
 		close(b.stop)

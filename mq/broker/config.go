@@ -75,6 +75,11 @@ type Config struct {
 	DLegerSelfID            string        `conf:"dLegerSelfId"`
 	DLegerHeartbeatInterval time.Duration `conf:"dLegerHeartbeatIntervalMs,ms"`
 	DLegerElectionTimeout   time.Duration `conf:"dLegerElectionTimeoutMs,ms"`
+	// DLegerShutdownDrain is how long a leader that handed over its
+	// leadership at shutdown keeps serving (forwarding sends to the new
+	// leader) so that clients refresh their routes first: the Go client
+	// does so every 30 s.
+	DLegerShutdownDrain time.Duration `conf:"dLegerShutdownDrainMs,ms"`
 
 	// Java keys accepted for compatibility; they tune Java's thread pools,
 	// JVM buffers and mmap behaviour and have no effect here.
@@ -150,6 +155,7 @@ func DefaultConfig() Config {
 		FlushConsumerOffsetInterval:    5 * time.Second,
 		DLegerHeartbeatInterval:        100 * time.Millisecond,
 		DLegerElectionTimeout:          time.Second,
+		DLegerShutdownDrain:            31 * time.Second,
 	}
 }
 

@@ -71,6 +71,9 @@ func (c *Config) validateDLeger(bad func(key string, val any, want string)) {
 	if c.DLegerHeartbeatInterval < 10*time.Millisecond || c.DLegerHeartbeatInterval > 10*time.Second {
 		bad("dLegerHeartbeatIntervalMs", c.DLegerHeartbeatInterval.Milliseconds(), "want 10..10000")
 	}
+	if c.DLegerShutdownDrain < 0 || c.DLegerShutdownDrain > 10*time.Minute {
+		bad("dLegerShutdownDrainMs", c.DLegerShutdownDrain.Milliseconds(), "want 0..600000")
+	}
 	if c.DLegerElectionTimeout < 3*c.DLegerHeartbeatInterval {
 		bad("dLegerElectionTimeoutMs", c.DLegerElectionTimeout.Milliseconds(), "want at least three heartbeat intervals")
 	}

@@ -344,19 +344,21 @@ func (b *Broker) leads() bool {
 	return b.member == nil || b.member.node.Status().Role == replica.Leader
 }
 
-// forward relays a send that reached a follower to the leader and its
-// answer back, so clients whose route is not yet refreshed keep working.
-// Without a known leader the client is told to retry.
+// forward relays a send (or a table change) that reached a follower to
+// the leader and its answer back, so clients whose route is not yet
+// refreshed keep working. During an election it waits for the new leader,
+// up to leaderWait; then the client is told to retry.
 func (b *Broker) forward(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	leader, ok := b.member.addrs.get(b.member.node.Status().Leader)
-	if !ok || leader == b.addr {
-		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: group %s is electing a leader", b.cfg.DLegerGroup)
-	}
 	fields := append(remoting.Fields(nil), req.ExtFields...)
 	body := append([]byte(nil), req.Body...)
 	go func() {
 		defer req.Release()
-		ctx, cancel := context.WithTimeout(context.Background(), sendAnswerDeadline)
+		leader, ok := b.waitLeaderAddr(leaderWait)
+		if !ok {
+			c.Respond(req, req.Errorf(remoting.ServiceNotAvailable, "service not available now: group %s is electing a leader", b.cfg.DLegerGroup))
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), sendAnswerDeadline-leaderWait)
 		defer cancel()
 		resp, err := b.member.fwd.Invoke(ctx, leader, remoting.NewRequest(req.Code, fields, body))
 		if err != nil {
@@ -371,19 +373,54 @@ func (b *Broker) forward(c *remoting.Conn, req *remoting.Command) *remoting.Comm
 	return nil
 }
 
-// closeMember leaves the group: a leader first hands leadership to the
-// most up-to-date follower, so a rolling restart loses no sends.
+// leaderWait bounds how long a forwarded request waits for an election.
+const leaderWait = 1500 * time.Millisecond
+
+// waitLeaderAddr returns the client address of the group's leader once
+// one other than this broker is known, waiting up to d.
+func (b *Broker) waitLeaderAddr(d time.Duration) (string, bool) {
+	deadline := time.Now().Add(d)
+	for {
+		if s := b.member.node.Status(); s.Role != replica.Leader && s.Leader != 0 {
+			if addr, ok := b.member.addrs.get(s.Leader); ok && addr != b.addr {
+				return addr, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// handOver runs first in a graceful shutdown: a leader hands leadership to
+// the most up-to-date follower, then keeps serving for
+// dLegerShutdownDrainMs, forwarding the sends that still reach it, while
+// the new leader registers and clients refresh their routes. A rolling
+// restart then fails no send.
+func (b *Broker) handOver() {
+	m := b.member
+	if m == nil || m.node.Status().Role != replica.Leader {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	err := m.node.TransferLeadership(ctx)
+	cancel()
+	if err != nil {
+		b.log.Warn("leadership transfer before shutdown failed", "err", err)
+		return
+	}
+	if d := b.cfg.DLegerShutdownDrain; d > 0 {
+		b.log.Info("handed leadership over; serving while clients move to the new leader", "drain", d)
+		time.Sleep(d)
+	}
+}
+
+// closeMember leaves the group.
 func (b *Broker) closeMember() error {
 	m := b.member
 	if m == nil {
 		return nil
-	}
-	if m.node.Status().Role == replica.Leader {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		if err := m.node.TransferLeadership(ctx); err != nil {
-			b.log.Warn("leadership transfer before shutdown failed", "err", err)
-		}
-		cancel()
 	}
 	err := m.node.Close()
 	m.fwd.Close()
@@ -402,8 +439,10 @@ func (b *Broker) GroupStatus() (replica.Status, bool) {
 // replicaPutError maps group errors for the send path.
 func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Command {
 	switch {
-	case errors.Is(err, replica.ErrNotLeader):
+	case errors.Is(err, replica.ErrLeadershipLost):
 		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s lost leadership of group %s; the message may or may not be stored", b.addr, b.cfg.DLegerGroup)
+	case errors.Is(err, replica.ErrNotLeader):
+		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s does not lead group %s", b.addr, b.cfg.DLegerGroup)
 	case errors.Is(err, replica.ErrClosed):
 		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s is shutting down", b.addr)
 	case errors.Is(err, replica.ErrStopped):

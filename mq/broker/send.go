@@ -11,6 +11,7 @@ import (
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
+	"qianlang.io/mq/replica"
 	"qianlang.io/mq/store"
 )
 
@@ -140,11 +141,18 @@ func (p *pendingSend) timeout() {
 // bodies, so the request's frame buffer can be reused.
 func (p *pendingSend) done(err error) {
 	p.timer.Stop()
-	defer p.req.Release()
 	if !p.answered.CompareAndSwap(false, true) {
+		p.req.Release()
 		return
 	}
 	b := p.b
+	if errors.Is(err, replica.ErrNotLeader) && b.member != nil {
+		// Never proposed: this broker stopped leading before it could.
+		// The request goes to the new leader, which answers it.
+		b.forward(p.c, p.req)
+		return
+	}
+	defer p.req.Release()
 	if err != nil {
 		b.stats.putFailures.Add(1)
 		p.c.Respond(p.req, b.putError(p.req, err))

@@ -106,6 +106,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			cfg.DLegerSelfID = fmt.Sprintf("n%d", member)
 			cfg.DLegerHeartbeatInterval = 50 * time.Millisecond
 			cfg.DLegerElectionTimeout = 500 * time.Millisecond
+			cfg.DLegerShutdownDrain = 0 // tests that need clients to move set it
 		}
 		cfg.MappedFileSizeCommitLog = 64 << 20
 		cfg.MaxHashSlotNum = 50_000

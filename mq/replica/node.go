@@ -19,10 +19,13 @@ import (
 
 // Errors a put can fail with.
 var (
-	// ErrNotLeader: this member is not the leader, or stopped being it
-	// before the put was committed. The put may still be committed by the
-	// new leader; a client that retries may store it twice.
+	// ErrNotLeader: this member is not the leader; the put was not
+	// proposed.
 	ErrNotLeader = errors.New("replica: not the leader")
+	// ErrLeadershipLost: this member stopped leading after it proposed
+	// the put and before it was committed. The new leader may still commit
+	// it; a client that retries may store it twice.
+	ErrLeadershipLost = errors.New("replica: leadership lost before commit")
 	// ErrClosed: the member is shutting down.
 	ErrClosed = errors.New("replica: closed")
 	// ErrStopped: the member stopped after a storage failure.
@@ -647,16 +650,22 @@ func (n *Node) softState(ss *raft.SoftState) {
 	n.lead = ss.Lead
 	if was == Leader && n.role != Leader {
 		n.log.Warn("lost leadership; failing uncommitted puts", "inflight", len(n.inflight), "new_leader", ss.Lead)
+		n.failInflight(ErrLeadershipLost)
 		n.failAll(ErrNotLeader)
 	}
 }
 
-// failAll fails every put not yet completed.
-func (n *Node) failAll(err error) {
+// failInflight fails the proposed puts not yet completed.
+func (n *Node) failInflight(err error) {
 	for idx, p := range n.inflight {
 		delete(n.inflight, idx)
 		p.fail(err)
 	}
+}
+
+// failAll fails every put not yet completed: proposed ones and queued ones.
+func (n *Node) failAll(err error) {
+	n.failInflight(err)
 	n.pmu.Lock()
 	puts := n.pending
 	n.pending = nil
