@@ -155,6 +155,13 @@ stop_nats_cluster() {
 	rm -rf "$WORK/nc"
 }
 
+# median_max PREFIX: the median msgs/s of the closed-loop runs whose JSON
+# line starts with PREFIX (system, tier, command, client, size).
+median_max() {
+	grep -F "{$1," "$RESULTS" | grep '"rate":0' |
+		sed -E 's/.*"msgs_per_s":([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print int(a[int((NR+1)/2)])}'
+}
+
 produce() { # args for qlbench produce; appends one JSON line per run
 	"$BIN/qlbench" produce -json "$@" | tee -a "$RESULTS" | cut -c1-160 >&2
 }
@@ -182,9 +189,7 @@ for client in native official; do
 done
 
 # Latency at half of the 1 KiB maximum, open loop.
-MAX=$(grep '"client":"native"' "$RESULTS" | grep '"command":"produce"' | grep '"size":1024' | grep '"rate":0' |
-	sed -E 's/.*"msgs_per_s":([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print int(a[int((NR+1)/2)])}')
-HALF=$((MAX / 2))
+HALF=$(($(median_max '"system":"qianlang","tier":"T0","command":"produce","client":"native","size":1024') / 2))
 for rep in $(seq 1 "$REPS"); do
 	drop_caches
 	start_queue
@@ -233,9 +238,7 @@ if [ "${SKIP_GROUPS:-}" != 1 ]; then
 		done
 	done
 	# Publish-to-acknowledgement latency at half the T1 1 KiB maximum.
-	GMAX=$(grep '"system":"qianlang-raft3"' "$RESULTS" | grep '"tier":"T1"' | grep '"size":1024' | grep '"rate":0' |
-		sed -E 's/.*"msgs_per_s":([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print int(a[int((NR+1)/2)])}')
-	GHALF=$((GMAX / 2))
+	GHALF=$(($(median_max '"system":"qianlang-raft3","tier":"T1","command":"produce","client":"native","size":1024') / 2))
 	for rep in $(seq 1 "$REPS"); do
 		drop_caches
 		start_group ASYNC_FLUSH

@@ -1,16 +1,12 @@
 package process
 
 import (
-	"context"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
-	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/stretchr/testify/require"
@@ -62,64 +58,22 @@ func TestKill9SyncFlushLosesNoAcknowledgedMessage(t *testing.T) {
 	require.NoError(t, p.Start())
 	defer p.Shutdown()
 
-	rc := &receipts{first: map[string]time.Time{}, count: map[string]int{}}
-	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{c.nsAddr}), consumer.WithGroupName(fmt.Sprint("crash_cg_", time.Now().UnixNano())),
-		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	require.NoError(t, err)
-	require.NoError(t, pc.Subscribe("Crash", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-		rc.add(msgs...)
-		return consumer.ConsumeSuccess, nil
-	}))
-	require.NoError(t, pc.Start())
+	rc, pc := consumeFromFirst(t, c.nsAddr, "Crash", "crash_cg")
 	defer pc.Shutdown()
-
-	var (
-		mu     sync.Mutex
-		acked  []string
-		failed atomic.Int64
-		stop   = make(chan struct{})
-		wg     sync.WaitGroup
-	)
-	for g := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				b := fmt.Sprintf("g%d-%d", g, i)
-				r, err := p.SendSync(context.Background(), primitive.NewMessage("Crash", []byte(b)))
-				if err == nil && r.Status == primitive.SendOK {
-					mu.Lock()
-					acked = append(acked, b)
-					mu.Unlock()
-				} else {
-					failed.Add(1)
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-		})
-	}
-	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	l := startLoad(p, "Crash", 4)
 
 	// Run long enough for several offset commits before the crash.
 	time.Sleep(8 * time.Second)
-	require.Greater(t, ackedCount(), 500)
+	require.Greater(t, l.count(), 500)
 	killAt := time.Now()
 	c.broker.kill9()
-	ackedAtKill := ackedCount()
+	ackedAtKill := l.count()
 	time.Sleep(500 * time.Millisecond)
 	c.broker.restart()
 	waitListening(t, c.brokerAddr)
-	require.Eventually(t, func() bool { return ackedCount() > ackedAtKill+500 }, 60*time.Second, 100*time.Millisecond, "sends resume after the restart")
-	close(stop)
-	wg.Wait()
-	t.Logf("acknowledged %d sends (%d before the kill), %d failed", ackedCount(), ackedAtKill, failed.Load())
-
-	mu.Lock()
-	all := append([]string(nil), acked...)
-	mu.Unlock()
+	require.Eventually(t, func() bool { return l.count() > ackedAtKill+500 }, 60*time.Second, 100*time.Millisecond, "sends resume after the restart")
+	all := l.finish()
+	t.Logf("acknowledged %d sends (%d before the kill), %d failed", len(all), ackedAtKill, l.failed.Load())
 	require.Eventually(t, func() bool { return len(rc.missing(all)) == 0 }, 90*time.Second, 200*time.Millisecond,
 		"acknowledged messages not consumed: %d, e.g. %v", len(rc.missing(all)), head(rc.missing(all), 5))
 

@@ -6,14 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
-	"github.com/apache/rocketmq-client-go/v2/consumer"
-	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/stretchr/testify/require"
 
@@ -144,46 +140,13 @@ func TestGroupKill9LeaderLosesNoAcknowledgedMessage(t *testing.T) {
 			require.NoError(t, p.Start())
 			defer p.Shutdown()
 
-			var (
-				mu      sync.Mutex
-				acked   []string
-				killed  atomic.Bool
-				resumed atomic.Int64 // unix ns of the first send acknowledged after the kill
-				fails   atomic.Int64
-				stop    = make(chan struct{})
-				wg      sync.WaitGroup
-			)
-			for w := range 4 {
-				wg.Go(func() {
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						b := fmt.Sprintf("w%d-%d", w, i)
-						r, err := p.SendSync(context.Background(), primitive.NewMessage("GroupCrash", []byte(b)))
-						if err != nil || r.Status != primitive.SendOK {
-							fails.Add(1)
-							time.Sleep(20 * time.Millisecond)
-							continue
-						}
-						mu.Lock()
-						acked = append(acked, b)
-						mu.Unlock()
-						if killed.Load() {
-							resumed.CompareAndSwap(0, time.Now().UnixNano())
-						}
-					}
-				})
-			}
-			count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-			require.Eventually(t, func() bool { return count() > 1000 }, 30*time.Second, 20*time.Millisecond)
+			l := startLoad(p, "GroupCrash", 4)
+			require.Eventually(t, func() bool { return l.count() > 1000 }, 30*time.Second, 20*time.Millisecond)
 
 			killAt := time.Now()
 			g.members[lead].kill9()
-			killed.Store(true)
-			before := count()
+			l.mark()
+			before := l.count()
 			// A route-aware client: the first send acknowledged by the new
 			// leader as soon as the NameServer routes it.
 			newLead := g.leader(t, a, "GroupCrash", g.addrs[lead])
@@ -197,26 +160,14 @@ func TestGroupKill9LeaderLosesNoAcknowledgedMessage(t *testing.T) {
 
 			// The official producer resumes once it refreshes its route
 			// (every 30 s): the old address is dead.
-			require.Eventually(t, func() bool { return count() > before+300 }, 60*time.Second, 50*time.Millisecond, "official producer never resumed")
-			t.Logf("%s: the official producer's first acknowledged send came %v after the kill", flush, time.Unix(0, resumed.Load()).Sub(killAt))
+			require.Eventually(t, func() bool { return l.count() > before+300 }, 60*time.Second, 50*time.Millisecond, "official producer never resumed")
+			t.Logf("%s: the official producer's first acknowledged send came %v after the kill", flush, l.resumedAfter(killAt))
 			g.members[lead].restart()
-			require.Eventually(t, func() bool { return count() > before+600 }, 60*time.Second, 50*time.Millisecond)
-			close(stop)
-			wg.Wait()
-			mu.Lock()
-			all := append([]string(nil), acked...)
-			mu.Unlock()
-			t.Logf("%s: %d acknowledged, %d failed attempts", flush, len(all), fails.Load())
+			require.Eventually(t, func() bool { return l.count() > before+600 }, 60*time.Second, 50*time.Millisecond)
+			all := l.finish()
+			t.Logf("%s: %d acknowledged, %d failed attempts", flush, len(all), l.failed.Load())
 
-			rc := &receipts{first: map[string]time.Time{}, count: map[string]int{}}
-			pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{g.nsAddr}), consumer.WithGroupName(fmt.Sprint("gcrash_cg_", time.Now().UnixNano())),
-				consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-			require.NoError(t, err)
-			require.NoError(t, pc.Subscribe("GroupCrash", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-				rc.add(msgs...)
-				return consumer.ConsumeSuccess, nil
-			}))
-			require.NoError(t, pc.Start())
+			rc, pc := consumeFromFirst(t, g.nsAddr, "GroupCrash", "gcrash_cg")
 			require.Eventually(t, func() bool { return len(rc.missing(all)) == 0 }, 90*time.Second, 200*time.Millisecond,
 				"acknowledged messages not consumed: %d, e.g. %v", len(rc.missing(all)), head(rc.missing(all), 5))
 			_ = pc.Shutdown()

@@ -317,10 +317,16 @@ func (l *memLock) Close() error {
 func (m *MemFS) KillClone() *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &MemFS{names: make(map[string]*memNode, len(m.names)), locks: make(map[string]bool), capacity: m.capacity}
-	for p, nd := range m.names {
+	return m.cloneLocked(m.names, func(nd *memNode) []byte { return nd.data })
+}
+
+// cloneLocked builds a new file system, all durable, from the nodes of ns,
+// each file holding content(node) (called under the node's read lock).
+func (m *MemFS) cloneLocked(ns map[string]*memNode, content func(*memNode) []byte) *MemFS {
+	c := &MemFS{names: make(map[string]*memNode, len(ns)), locks: make(map[string]bool), capacity: m.capacity}
+	for p, nd := range ns {
 		nd.mu.RLock()
-		n := &memNode{dir: nd.dir, modTime: nd.modTime, data: append([]byte(nil), nd.data...)}
+		n := &memNode{dir: nd.dir, modTime: nd.modTime, data: append([]byte(nil), content(nd)...)}
 		nd.mu.RUnlock()
 		n.synced = append([]byte(nil), n.data...)
 		c.names[p] = n
@@ -344,32 +350,25 @@ func (m *MemFS) CrashCloneTorn(rng *rand.Rand) *MemFS { return m.crashClone(rng)
 func (m *MemFS) crashClone(rng *rand.Rand) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &MemFS{names: make(map[string]*memNode), locks: make(map[string]bool), capacity: m.capacity}
+	kept := make(map[string]*memNode, len(m.durable))
 	for p, nd := range m.durable {
-		if !m.durableAncestors(p) {
-			continue
+		if m.durableAncestors(p) {
+			kept[p] = nd
 		}
-		nd.mu.RLock()
-		n := &memNode{dir: nd.dir, modTime: nd.modTime}
-		n.data = append([]byte(nil), nd.synced...)
+	}
+	return m.cloneLocked(kept, func(nd *memNode) []byte {
+		data := append([]byte(nil), nd.synced...)
 		if rng != nil && len(nd.pending) > 0 {
 			k := rng.IntN(len(nd.pending) + 1)
 			for i, w := range nd.pending[:k] {
 				if i == k-1 && w.size < 0 && len(w.data) > 0 {
 					w.data = w.data[:rng.IntN(len(w.data)+1)]
 				}
-				n.data = applyWrite(n.data, w)
+				data = applyWrite(data, w)
 			}
 		}
-		nd.mu.RUnlock()
-		n.synced = append([]byte(nil), n.data...)
-		c.names[p] = n
-	}
-	c.durable = make(map[string]*memNode, len(c.names))
-	for p, n := range c.names {
-		c.durable[p] = n
-	}
-	return c
+		return data
+	})
 }
 
 // durableAncestors reports whether every directory above p is durable.
