@@ -176,6 +176,8 @@ type Node struct {
 	fatal   atomic.Pointer[error]
 
 	stop      chan struct{}
+	halt      chan struct{} // closed when a storage failure stopped the member
+	haltOnce  sync.Once
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -197,6 +199,7 @@ func Start(o Options) (*Node, error) {
 		inflight: make(map[uint64]*proposal),
 		statusq:  make(chan Status, 64),
 		stop:     make(chan struct{}),
+		halt:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}, appData: o.SnapshotData}
@@ -237,6 +240,7 @@ func (n *Node) deliver(m pb.Message) {
 	select {
 	case n.recvc <- m:
 	case <-n.stop:
+	case <-n.halt:
 	}
 }
 
@@ -727,6 +731,7 @@ func (n *Node) stopOnFailure(err error) {
 	err = fmt.Errorf("%w: %w", ErrStopped, err)
 	n.fatal.Store(&err)
 	n.log.Error("storage failed; this member leaves its group until restarted", "err", err)
+	n.haltOnce.Do(func() { close(n.halt) }) // the transport's readers stop waiting for the loop
 	n.failAll(err)
 	n.tr.Close()
 	n.publish()
