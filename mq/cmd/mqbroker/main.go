@@ -56,6 +56,7 @@ func run() int {
 	}
 	fmt.Printf("The broker[%s, %s] boot success. serializeType=JSON and name server is %s\n", cfg.BrokerName, b.Addr(), cfg.NamesrvAddr)
 	<-ctx.Done()
+	stop() // a second signal ends the process at once (a leader may drain for dLegerShutdownDrainMs)
 	if err := b.Close(); err != nil {
 		log.Error("shutdown finished with errors", "err", err)
 		return 1
