@@ -76,16 +76,38 @@
 //
 // # Checkpoint
 //
-//	| offset | size | field                                   |
-//	|--------|------|-----------------------------------------|
-//	| 0      | 8    | sequence number                         |
-//	| 8      | 8    | CommitLog offset known fsynced          |
+//	| offset | size | field                                                  |
+//	|--------|------|--------------------------------------------------------|
+//	| 0      | 8    | sequence number                                        |
+//	| 8      | 8    | CommitLog offset known fsynced                         |
 //	| 16     | 8    | CommitLog offset whose records are in fsynced ConsumeQueues |
-//	| 24     | 8    | time written (ms)                       |
-//	| 60     | 4    | CRC-32C of bytes [0, 60)                |
+//	| 24     | 8    | time written (ms)                                      |
+//	| 32     | 8    | index of the entry ending at the fsynced offset        |
+//	| 40     | 8    | term of that entry                                     |
+//	| 48     | 8    | index of the entry ending at the dispatched offset (applied) |
+//	| 56     | 8    | log start: index of the entry before the first stored  |
+//	| 64     | 8    | log start: its term                                    |
+//	| 72     | 8    | log start: CommitLog offset where stored data begins   |
+//	| 80     | 8    | Raft hard state: term                                  |
+//	| 88     | 8    | Raft hard state: vote                                  |
+//	| 96     | 8    | Raft hard state: commit index                          |
+//	| 124    | 4    | CRC-32C of bytes [0, 124)                              |
 //
-// Two copies alternate between offsets 0 and 512; the valid one with the
-// higher sequence number wins.
+// Two 128-byte copies alternate between offsets 0 and 512; the valid one
+// with the higher sequence number wins. (The first format had 64-byte
+// slots holding the first four fields, with the CRC at 60; it is still
+// read.) The fields from 32 on serve the replicated mode: a new Raft term
+// or vote is written and fsynced at once, the commit index goes out with
+// the next periodic checkpoint.
+//
+// # Replicated mode
+//
+// With Options.Replicated the CommitLog is a Raft log (replicated.go):
+// entries arrive through AppendEntries with their term and index, every
+// member writes each at the same offset and assigns the same queue
+// offsets, and only entries made visible by Commit reach the
+// ConsumeQueues. A snapshot (snapshot.go) restarts a far-behind member's
+// log at the leader's log start.
 //
 // # Threads
 //
