@@ -137,6 +137,11 @@ func (b *Broker) systemTopics() error {
 // Start listens on the configured port and starts the background loops:
 // NameServer registration, client housekeeping and offset persistence.
 func (b *Broker) Start() error {
+	if b.cfg.EnableDLegerCommitLog {
+		if err := b.newMember(); err != nil {
+			return err
+		}
+	}
 	if err := b.srv.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(b.cfg.ListenPort))); err != nil {
 		return fmt.Errorf("broker: listen on port %d: %w", b.cfg.ListenPort, err)
 	}

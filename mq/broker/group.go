@@ -23,11 +23,12 @@ import (
 // registers as brokerId 0, followers as 1, 2…; a follower forwards the
 // sends that still reach it to the leader.
 type member struct {
-	b    *Broker
-	node *replica.Node
-	tr   *replica.TCP
-	self dlegerPeer
-	all  []dlegerPeer
+	b     *Broker
+	node  *replica.Node // set once ready is closed
+	ready chan struct{} // the node's callbacks wait for it
+	tr    *replica.TCP
+	self  dlegerPeer
+	all   []dlegerPeer
 
 	addrs    *memberAddrs // client address of each member, from their leader announcements
 	brokerID atomic.Int64 // registered id; -1 while unknown
@@ -67,16 +68,25 @@ type leaderInfo struct {
 // (the consumers then see those messages again).
 const metaInterval = 500 * time.Millisecond
 
-// startMember joins the group; the broker's address must be known.
-func (b *Broker) startMember() error {
+// newMember prepares this broker's membership; startMember joins once the
+// broker's address is known.
+func (b *Broker) newMember() error {
 	self, all := b.cfg.dlegerMembers()
-	m := &member{b: b, self: self, all: all, metaWake: make(chan struct{}, 1),
+	m := &member{b: b, self: self, all: all, metaWake: make(chan struct{}, 1), ready: make(chan struct{}),
 		fwd:   remoting.NewClient(remoting.ClientOptions{DialTimeout: time.Second}),
 		addrs: newMemberAddrs(b.cfg.FS, b.cfg.StorePathRootDir)}
 	if err := m.addrs.load(); err != nil {
 		return err
 	}
 	m.brokerID.Store(-1)
+	b.member = m
+	return nil
+}
+
+// startMember joins the group.
+func (b *Broker) startMember() error {
+	m := b.member
+	self, all := m.self, m.all
 	voters := make([]uint64, len(all))
 	peers := make(map[uint64]string, len(all))
 	for i, p := range all {
@@ -108,7 +118,7 @@ func (b *Broker) startMember() error {
 		return fmt.Errorf("broker: join group %s: %w", b.cfg.DLegerGroup, err)
 	}
 	m.node = node
-	b.member = m
+	close(m.ready)
 	b.wg.Add(1)
 	go b.every(metaInterval, m.metaWake, m.replicateMeta)
 	return nil
@@ -117,6 +127,7 @@ func (b *Broker) startMember() error {
 // statusChanged follows role changes: the registered brokerId, and on
 // becoming leader, the meta entry that tells followers where to forward.
 func (m *member) statusChanged(s replica.Status) {
+	<-m.ready
 	m.term.Store(s.Term)
 	id := int64(-1)
 	switch {
@@ -154,6 +165,23 @@ func (m *member) statusChanged(s replica.Status) {
 	}
 }
 
+// n is the member's raft node, once it runs: requests that reach the
+// broker while it is still joining wait for it.
+func (m *member) n() *replica.Node {
+	<-m.ready
+	return m.node
+}
+
+// started reports whether the member's node runs.
+func (m *member) started() bool {
+	select {
+	case <-m.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 func wakeChan(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -163,7 +191,7 @@ func wakeChan(ch chan struct{}) {
 
 func (m *member) proposeLeader() {
 	body, _ := json.Marshal(metaEntry{Leader: &leaderInfo{ID: m.self.id, Addr: m.b.addr}})
-	m.node.ProposeMeta(body, func(err error) {
+	m.n().ProposeMeta(body, func(err error) {
 		if err != nil && !errors.Is(err, replica.ErrNotLeader) {
 			m.b.log.Warn("announcing leadership failed", "err", err)
 		}
@@ -173,7 +201,7 @@ func (m *member) proposeLeader() {
 // replicateMeta runs on the leader: it replicates the tables that changed
 // since it last did.
 func (m *member) replicateMeta() {
-	if m.node.Status().Role != replica.Leader {
+	if m.n().Status().Role != replica.Leader {
 		return
 	}
 	topics, tv := m.b.topics.snapshot()
@@ -198,7 +226,7 @@ func (m *member) replicateMeta() {
 		m.b.log.Error("encoding replicated metadata failed", "err", err)
 		return
 	}
-	m.node.ProposeMeta(body, func(err error) {
+	m.n().ProposeMeta(body, func(err error) {
 		if err != nil {
 			return // tried again next round
 		}
@@ -230,7 +258,7 @@ func (b *Broker) replicateTables(ctx context.Context) error {
 		return err
 	}
 	ch := make(chan error, 1)
-	m.node.ProposeMeta(body, func(err error) { ch <- err })
+	m.n().ProposeMeta(body, func(err error) { ch <- err })
 	select {
 	case err := <-ch:
 		if err != nil {
@@ -249,6 +277,7 @@ func (b *Broker) replicateTables(ctx context.Context) error {
 // are already newer than what it replicated, so it only takes the leader
 // announcement.
 func (m *member) applyMeta(index uint64, payload []byte) {
+	<-m.ready
 	var e metaEntry
 	if err := json.Unmarshal(payload, &e); err != nil {
 		m.b.log.Error("undecodable metadata entry; skipped", "index", index, "err", err)
@@ -259,7 +288,7 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 			m.b.log.Error("recording the leader's address failed", "err", err)
 		}
 	}
-	if m.node == nil || m.node.Status().Role == replica.Leader {
+	if m.n().Status().Role == replica.Leader {
 		return
 	}
 	var errs []error
@@ -281,6 +310,7 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 // snapshotData is the metadata a far-behind follower gets with a snapshot:
 // every replicated table and the members' addresses.
 func (m *member) snapshotData() []byte {
+	<-m.ready
 	topics, tv := m.b.topics.snapshot()
 	groups, gv := m.b.groups.snapshot()
 	offsets, _ := m.b.offsets.snapshot()
@@ -295,6 +325,7 @@ func (m *member) snapshotData() []byte {
 
 // restoreData installs the metadata of a snapshot on a follower.
 func (m *member) restoreData(b []byte) {
+	<-m.ready
 	var e metaEntry
 	if err := json.Unmarshal(b, &e); err != nil {
 		m.b.log.Error("undecodable snapshot metadata; tables stay as they were", "err", err)
@@ -327,7 +358,7 @@ func (b *Broker) registeredID() int64 {
 // put stores msgs: through the group when replicated.
 func (b *Broker) put(msgs []*message.Message, done func(error)) {
 	if b.member != nil {
-		b.member.node.Put(msgs, done)
+		b.member.n().Put(msgs, done)
 		return
 	}
 	b.store.Put(msgs, done)
@@ -341,7 +372,7 @@ func (b *Broker) putSync(msgs []*message.Message) error {
 
 // leads reports whether this broker takes writes itself.
 func (b *Broker) leads() bool {
-	return b.member == nil || b.member.node.Status().Role == replica.Leader
+	return b.member == nil || b.member.n().Status().Role == replica.Leader
 }
 
 // forward relays a send (or a table change) that reached a follower to
@@ -381,7 +412,7 @@ const leaderWait = 1500 * time.Millisecond
 func (b *Broker) waitLeaderAddr(d time.Duration) (string, bool) {
 	deadline := time.Now().Add(d)
 	for {
-		if s := b.member.node.Status(); s.Role != replica.Leader && s.Leader != 0 {
+		if s := b.member.n().Status(); s.Role != replica.Leader && s.Leader != 0 {
 			if addr, ok := b.member.addrs.get(s.Leader); ok && addr != b.addr {
 				return addr, true
 			}
@@ -400,11 +431,11 @@ func (b *Broker) waitLeaderAddr(d time.Duration) (string, bool) {
 // restart then fails no send.
 func (b *Broker) handOver() {
 	m := b.member
-	if m == nil || m.node.Status().Role != replica.Leader {
+	if m == nil || !m.started() || m.n().Status().Role != replica.Leader {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	err := m.node.TransferLeadership(ctx)
+	err := m.n().TransferLeadership(ctx)
 	cancel()
 	if err != nil {
 		b.log.Warn("leadership transfer before shutdown failed", "err", err)
@@ -419,7 +450,7 @@ func (b *Broker) handOver() {
 // closeMember leaves the group.
 func (b *Broker) closeMember() error {
 	m := b.member
-	if m == nil {
+	if m == nil || !m.started() {
 		return nil
 	}
 	err := m.node.Close()
@@ -433,7 +464,7 @@ func (b *Broker) GroupStatus() (replica.Status, bool) {
 	if b.member == nil {
 		return replica.Status{}, false
 	}
-	return b.member.node.Status(), true
+	return b.member.n().Status(), true
 }
 
 // replicaPutError maps group errors for the send path.
@@ -484,6 +515,6 @@ func (b *Broker) followsKnownLeader() bool {
 	if b.member == nil {
 		return false
 	}
-	s := b.member.node.Status()
+	s := b.member.n().Status()
 	return s.Role != replica.Leader && s.Leader != 0
 }
