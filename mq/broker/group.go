@@ -50,13 +50,16 @@ type metaVersions struct {
 // is idempotent and a follower that becomes leader holds the last
 // replicated state.
 type metaEntry struct {
-	Leader  *leaderInfo                                    `json:"leader,omitempty"`
-	Topics  map[string]protocol.TopicConfig                `json:"topics,omitempty"`
-	Groups  map[string]protocol.SubscriptionGroupConfig    `json:"groups,omitempty"`
-	Offsets map[string]map[int32]int64                     `json:"offsets,omitempty"`
-	Version *struct{ Topics, Groups protocol.DataVersion } `json:"version,omitempty"`
-	Members map[uint64]string                              `json:"members,omitempty"`
+	Leader  *leaderInfo                                 `json:"leader,omitempty"`
+	Topics  map[string]protocol.TopicConfig             `json:"topics,omitempty"`
+	Groups  map[string]protocol.SubscriptionGroupConfig `json:"groups,omitempty"`
+	Offsets map[string]map[int32]int64                  `json:"offsets,omitempty"`
+	Version *tableVersions                              `json:"version,omitempty"`
+	Members map[uint64]string                           `json:"members,omitempty"`
 }
+
+// tableVersions are the versions of the replicated topic and group tables.
+type tableVersions struct{ Topics, Groups protocol.DataVersion }
 
 type leaderInfo struct {
 	ID   uint64 `json:"id"`
@@ -213,7 +216,7 @@ func (m *member) replicateMeta() {
 	var e metaEntry
 	if tv != last.topics || gv != last.groups {
 		e.Topics, e.Groups = topics, groups
-		e.Version = &struct{ Topics, Groups protocol.DataVersion }{tv, gv}
+		e.Version = &tableVersions{tv, gv}
 	}
 	if ov != last.offsets {
 		e.Offsets = offsets
@@ -252,8 +255,7 @@ func (b *Broker) replicateTables(ctx context.Context) error {
 	}
 	topics, tv := b.topics.snapshot()
 	groups, gv := b.groups.snapshot()
-	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups,
-		Version: &struct{ Topics, Groups protocol.DataVersion }{tv, gv}})
+	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups, Version: &tableVersions{tv, gv}})
 	if err != nil {
 		return err
 	}
@@ -291,20 +293,27 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 	if m.n().Status().Role == replica.Leader {
 		return
 	}
+	if err := m.installTables(e); err != nil {
+		m.b.log.Error("applying replicated metadata failed", "index", index, "err", err)
+	}
+}
+
+// installTables replaces this follower's tables with the leader's. Only
+// the tables: a deleted topic's queues stay, as on the leader (see
+// deleteTopic), since queue offsets must stay a function of the log on
+// every member.
+func (m *member) installTables(e metaEntry) error {
 	var errs []error
-	if e.Topics != nil {
-		// Only the tables: a deleted topic's queues stay, as on the leader
-		// (see deleteTopic), since queue offsets must stay a function of
-		// the log on every member.
-		_, err := m.b.topics.replace(e.Topics, e.Version.Topics)
-		errs = append(errs, err, m.b.groups.replace(e.Groups, e.Version.Groups))
+	for id, addr := range e.Members {
+		errs = append(errs, m.addrs.set(id, addr))
+	}
+	if e.Topics != nil && e.Version != nil {
+		errs = append(errs, m.b.topics.replace(e.Topics, e.Version.Topics), m.b.groups.replace(e.Groups, e.Version.Groups))
 	}
 	if e.Offsets != nil {
 		m.b.offsets.replace(e.Offsets)
 	}
-	if err := errors.Join(errs...); err != nil {
-		m.b.log.Error("applying replicated metadata failed", "index", index, "err", err)
-	}
+	return errors.Join(errs...)
 }
 
 // snapshotData is the metadata a far-behind follower gets with a snapshot:
@@ -315,7 +324,7 @@ func (m *member) snapshotData() []byte {
 	groups, gv := m.b.groups.snapshot()
 	offsets, _ := m.b.offsets.snapshot()
 	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups, Offsets: offsets,
-		Version: &struct{ Topics, Groups protocol.DataVersion }{tv, gv}, Members: m.addrs.all()})
+		Version: &tableVersions{tv, gv}, Members: m.addrs.all()})
 	if err != nil {
 		m.b.log.Error("encoding snapshot metadata failed", "err", err)
 		return nil
@@ -331,18 +340,7 @@ func (m *member) restoreData(b []byte) {
 		m.b.log.Error("undecodable snapshot metadata; tables stay as they were", "err", err)
 		return
 	}
-	var errs []error
-	for id, addr := range e.Members {
-		errs = append(errs, m.addrs.set(id, addr))
-	}
-	if e.Topics != nil && e.Version != nil {
-		_, err := m.b.topics.replace(e.Topics, e.Version.Topics)
-		errs = append(errs, err, m.b.groups.replace(e.Groups, e.Version.Groups))
-	}
-	if e.Offsets != nil {
-		m.b.offsets.replace(e.Offsets)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := m.installTables(e); err != nil {
 		m.b.log.Error("installing snapshot metadata failed", "err", err)
 	}
 }

@@ -12,23 +12,16 @@ import (
 // The replicated broker metadata: a group's leader replicates whole tables
 // (see member.replicateMeta) and followers replace theirs with them.
 
-// replace sets the whole topic table, as replicated by the leader, and
-// returns the topics it no longer has.
-func (t *topicTable) replace(topics map[string]protocol.TopicConfig, v protocol.DataVersion) ([]string, error) {
+// replace sets the whole topic table, as replicated by the leader.
+func (t *topicTable) replace(topics map[string]protocol.TopicConfig, v protocol.DataVersion) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var gone []string
-	for name := range t.topics {
-		if _, ok := topics[name]; !ok {
-			gone = append(gone, name)
-		}
-	}
 	t.topics = maps.Clone(topics)
 	if t.topics == nil {
 		t.topics = make(map[string]protocol.TopicConfig)
 	}
 	t.version = v
-	return gone, t.persistLocked()
+	return t.persistLocked()
 }
 
 // snapshot returns a copy of the groups and their version.
