@@ -143,3 +143,9 @@ func sendAll(t *testing.T, p rocketmq.Producer, topic string, bs []string, tag s
 		require.Equal(t, primitive.SendOK, r.Status)
 	}
 }
+
+func (c *collector) count(body string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bodies[body]
+}

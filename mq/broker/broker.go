@@ -19,6 +19,7 @@ import (
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
+	"qianlang.io/mq/schedule"
 	"qianlang.io/mq/store"
 )
 
@@ -37,6 +38,8 @@ type Broker struct {
 	ns      *remoting.Client
 	uniq    *message.UniqIDGenerator
 	member  *member // set when the broker is a member of a Raft group
+	sched   *scheduler
+	tx      *transactions
 
 	addr        string         // advertised ip:port
 	clusterProp string         // the CLUSTER property, encoded
@@ -80,6 +83,7 @@ func New(cfg Config) (*Broker, error) {
 		log:          cfg.Logger.With("component", "broker", "broker", cfg.BrokerName),
 		clients:      newClientTable(),
 		locks:        newLockTable(),
+		tx:           newTransactions(),
 		holds:        newPullHolds(),
 		registerWake: make(chan struct{}, 1),
 		stop:         make(chan struct{}),
@@ -94,6 +98,8 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.store = st
+	levels, _ := schedule.ParseLevels(cfg.MessageDelayLevel) // validated
+	b.sched = newScheduler(b, levels)
 	b.topics = newTopicTable(so.FS, cfg.StorePathRootDir)
 	b.groups = newGroupTable(so.FS, cfg.StorePathRootDir)
 	b.offsets = newOffsetTable(so.FS, cfg.StorePathRootDir)
@@ -103,7 +109,10 @@ func New(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
-	b.store.SetArrivalListener(b.holds.arrived)
+	b.store.SetArrivalListener(func(topic string, queueID int32, maxOffset int64) {
+		b.holds.arrived(topic, queueID, maxOffset)
+		b.sched.arrived(topic, queueID)
+	})
 	b.srv = remoting.NewServer(brokerHandler{b}, remoting.ServerOptions{
 		Logger: b.log,
 		Conn:   remoting.ConnOptions{OnClose: b.connClosed},
@@ -120,6 +129,8 @@ func (b *Broker) systemTopics() error {
 		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: b.cfg.BrokerPermission},
 		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: b.cfg.BrokerPermission},
 	}
+	topics = append(topics, b.sched.topics()...)
+	topics = append(topics, transactionTopics()...)
 	if b.cfg.AutoCreateTopicEnable {
 		n := b.cfg.DefaultTopicQueueNums
 		topics = append(topics, protocol.TopicConfig{TopicName: DefaultTopic, ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermRead | protocol.PermWrite | protocol.PermInherit})
@@ -157,15 +168,21 @@ func (b *Broker) Start() error {
 		}
 	}
 	b.registerAll() // as Java: clients can route to the broker once Start returns
-	b.wg.Add(3)
+	b.wg.Add(4)
 	// Registration runs every registerNameServerPeriod and whenever the
 	// topic table changes.
 	go b.every(b.cfg.RegisterNameServerPeriod, b.registerWake, b.registerAll)
 	go b.every(min(10*time.Second, b.cfg.ChannelExpiredTimeout/2), nil, b.expireClients)
 	go b.every(b.cfg.FlushConsumerOffsetInterval, nil, b.persistOffsets)
+	go b.every(b.cfg.TransactionCheckInterval, nil, b.checkTransactions)
+	b.sched.start()
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "namesrv", b.cfg.NamesrvAddr, "flush", b.cfg.FlushDiskType)
 	return nil
 }
+
+// serving reports whether the broker's store takes writes through it: a
+// standalone broker always, a group member once its node runs.
+func (b *Broker) serving() bool { return b.member == nil || b.member.started() }
 
 // Addr is the advertised ip:port, once started.
 func (b *Broker) Addr() string { return b.addr }
@@ -212,15 +229,24 @@ func (h brokerHandler) Inline(code int32) bool {
 	return false
 }
 
+// leaderOnly are the requests a follower forwards to its group's leader:
+// they change the replicated tables or write to the log, or (locks) their
+// state lives on the leader.
+var leaderOnly = map[int32]bool{
+	remoting.UpdateAndCreateTopic: true, remoting.DeleteTopicInBroker: true,
+	remoting.UpdateAndCreateSubscriptionGroup: true, remoting.DeleteSubscriptionGroup: true,
+	remoting.ConsumerSendMsgBack: true, remoting.EndTransaction: true,
+	remoting.LockBatchMQ: true, remoting.UnlockBatchMQ: true,
+}
+
 // serve routes a request to its handler by code.
 func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if leaderOnly[req.Code] && !b.leads() {
+		return b.forward(c, req)
+	}
 	switch req.Code {
 	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
 		return b.send(c, req)
-	case remoting.UpdateAndCreateTopic, remoting.DeleteTopicInBroker, remoting.UpdateAndCreateSubscriptionGroup, remoting.DeleteSubscriptionGroup:
-		if !b.leads() {
-			return b.forward(c, req) // the leader owns the replicated tables
-		}
 	case remoting.PullMessage:
 		return b.pull(ctx, c, req)
 	case remoting.HeartBeat:
@@ -242,7 +268,7 @@ func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 	case remoting.ConsumerSendMsgBack:
 		return b.sendBack(c, req)
 	case remoting.EndTransaction:
-		return req.Errorf(remoting.NoPermission, "transactional messages are not enabled on broker %s", b.cfg.BrokerName)
+		return b.endTransaction(req)
 	case remoting.QueryMessage:
 		return b.queryMessage(req)
 	case remoting.ViewMessageByID:
@@ -257,6 +283,7 @@ func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 // connClosed forgets a closed client connection and tells the groups it
 // left to rebalance.
 func (b *Broker) connClosed(c *remoting.Conn) {
+	b.tx.connClosed(c)
 	for _, g := range b.clients.removeConn(c.ID()) {
 		b.notifyGroup(g)
 	}

@@ -278,3 +278,20 @@ func (t *clientTable) groupsSubscribedTo(topic string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// producerConns returns the live connections of a producer group, most
+// recently seen first.
+func (t *clientTable) producerConns(group string) []*remoting.Conn {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	chs := make([]*clientChannel, 0, len(t.producers[group]))
+	for _, ch := range t.producers[group] {
+		chs = append(chs, ch)
+	}
+	sort.Slice(chs, func(i, j int) bool { return chs[i].lastSeen.After(chs[j].lastSeen) })
+	out := make([]*remoting.Conn, len(chs))
+	for i, ch := range chs {
+		out[i] = ch.conn
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"qianlang.io/mq/conf"
+	"qianlang.io/mq/schedule"
 	"qianlang.io/mq/store"
 	"qianlang.io/mq/vfs"
 )
@@ -65,7 +66,15 @@ type Config struct {
 	SlaveReadEnable                bool          `conf:"slaveReadEnable"`
 	EnablePropertyFilter           bool          `conf:"enablePropertyFilter"`
 	RejectTransactionMessage       bool          `conf:"rejectTransactionMessage"`
-	MetricsPort                    int           `conf:"metricsPort"`
+	MessageDelayLevel              string        `conf:"messageDelayLevel"`
+	// TimerMaxDelay bounds a timer message's wait (RocketMQ 5's
+	// timerMaxDelaySec); a parked message must outlive it in the store, so
+	// it should stay below fileReservedTime.
+	TimerMaxDelay            time.Duration `conf:"timerMaxDelaySec,s"`
+	TransactionTimeOut       time.Duration `conf:"transactionTimeOut,ms"`
+	TransactionCheckInterval time.Duration `conf:"transactionCheckInterval,ms"`
+	TransactionCheckMax      int           `conf:"transactionCheckMax"`
+	MetricsPort              int           `conf:"metricsPort"`
 
 	// Raft broker groups, with Apache's DLedger keys: a group of members
 	// that replicate one CommitLog; the leader registers as brokerId 0.
@@ -153,6 +162,11 @@ func DefaultConfig() Config {
 		NotifyConsumerIdsChangedEnable: true,
 		ChannelExpiredTimeout:          120 * time.Second,
 		FlushConsumerOffsetInterval:    5 * time.Second,
+		MessageDelayLevel:              schedule.DefaultLevels,
+		TimerMaxDelay:                  3 * 24 * time.Hour,
+		TransactionTimeOut:             6 * time.Second,
+		TransactionCheckInterval:       30 * time.Second,
+		TransactionCheckMax:            15,
 		DLegerHeartbeatInterval:        100 * time.Millisecond,
 		DLegerElectionTimeout:          time.Second,
 		DLegerShutdownDrain:            31 * time.Second,
@@ -238,10 +252,18 @@ func (c *Config) Validate() error {
 		"registerNameServerPeriod": c.RegisterNameServerPeriod, "registerBrokerTimeoutMills": c.RegisterBrokerTimeout,
 		"shortPollingTimeMills": c.ShortPollingTime, "channelExpiredTimeout": c.ChannelExpiredTimeout,
 		"flushConsumerOffsetInterval": c.FlushConsumerOffsetInterval,
+		"timerMaxDelaySec":            c.TimerMaxDelay, "transactionTimeOut": c.TransactionTimeOut,
+		"transactionCheckInterval": c.TransactionCheckInterval,
 	} {
 		if d <= 0 {
 			bad(key, d.Milliseconds(), "want a positive number of milliseconds")
 		}
+	}
+	if _, err := schedule.ParseLevels(c.MessageDelayLevel); err != nil {
+		bad("messageDelayLevel", c.MessageDelayLevel, err.Error())
+	}
+	if c.TransactionCheckMax < 1 {
+		bad("transactionCheckMax", c.TransactionCheckMax, "want at least 1")
 	}
 	if c.PageCacheHotSize < 0 {
 		bad("pageCacheHotSize", c.PageCacheHotSize, "want bytes >= 0 (0 keeps every page cached)")

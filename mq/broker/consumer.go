@@ -328,8 +328,20 @@ func (b *Broker) sendBack(c *remoting.Conn, req *remoting.Command) *remoting.Com
 		}
 		b.requestRegister()
 		b.log.Warn("message moved to the dead-letter queue", "group", group, "topic", orig.Topic, "reconsume_times", orig.ReconsumeTimes)
-	} else if err := b.ensureRetryTopic(group, g); err != nil {
-		return req.Errorf(remoting.SystemError, "create retry topic: %v", err)
+	} else {
+		if err := b.ensureRetryTopic(group, g); err != nil {
+			return req.Errorf(remoting.SystemError, "create retry topic: %v", err)
+		}
+		// Redelivered after a growing delay: level 3 (10 s) for the first
+		// retry, then one level more per retry, up to the last level.
+		level := delayLevel
+		if level == 0 {
+			level = 3 + int64(orig.ReconsumeTimes)
+		}
+		m.Properties = message.SetProperty(m.Properties, message.PropDelay, strconv.FormatInt(level, 10))
+		if _, err := b.sched.park(&m, message.ScanKnown(m.Properties), time.Now()); err != nil {
+			return req.Errorf(remoting.SystemError, "%v", err)
+		}
 	}
 	if err := b.putSync([]*message.Message{&m}); err != nil {
 		return b.putError(req, err)

@@ -165,6 +165,7 @@ func (m *member) statusChanged(s replica.Status) {
 		m.mu.Unlock()
 		m.proposeLeader()
 		wakeChan(m.metaWake)
+		m.b.sched.wakeAll()
 	}
 }
 

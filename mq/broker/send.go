@@ -110,7 +110,7 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	if resp != nil {
 		return resp
 	}
-	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq}
+	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq, queueID: h.queueID}
 	ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
 	b.put(msgs, ps.done)
 	return nil
@@ -124,6 +124,7 @@ type pendingSend struct {
 	msgs     []*message.Message
 	topic    string
 	uniq     string // the single message's UNIQ_KEY
+	queueID  int32  // the queue the client chose (a parked message is elsewhere)
 	timer    *time.Timer
 	answered atomic.Bool
 }
@@ -162,7 +163,7 @@ func (p *pendingSend) done(err error) {
 		b.stats.putMessages.Add(1)
 		b.stats.putBytes.Add(int64(len(m.Body)))
 	}
-	p.c.RespondQueued(p.req, b.sendResponse(p.req, p.msgs, p.uniq))
+	p.c.RespondQueued(p.req, b.sendResponse(p.req, p.msgs, p.uniq, p.queueID))
 	b.kickLater(p.c)
 }
 
@@ -271,6 +272,12 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 			m.Properties += message.PropUniqKey + "\x01" + uniq + "\x02"
 		}
 		m.Properties = b.withCluster(m.Properties, known.HasCluster)
+		if isTransactional(&m, known) {
+			return []*message.Message{b.makeHalf(c, &m, uniq)}, uniq, nil
+		}
+		if _, err := b.sched.park(&m, known, time.Now()); err != nil {
+			return nil, "", req.Errorf(remoting.MessageIllegal, "%v", err)
+		}
 		return []*message.Message{&m}, uniq, nil
 	}
 	items, err := message.DecodeBatch(req.Body)
@@ -285,7 +292,7 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 		m.Flag, m.Body = it.Flag, it.Body
 		known := message.ScanKnown(it.Properties)
 		m.Properties = b.withCluster(it.Properties, known.HasCluster)
-		if resp := b.checkMessage(req, m, known); resp != nil {
+		if resp := b.checkBatchItem(req, m); resp != nil {
 			return nil, "", resp
 		}
 		msgs[i] = m
@@ -304,17 +311,20 @@ func (b *Broker) withCluster(props string, has bool) string {
 
 // checkMessage applies the per-message rules.
 func (b *Broker) checkMessage(req *remoting.Command, m *message.Message, known message.Known[string]) *remoting.Command {
+	if isTransactional(m, known) && b.cfg.RejectTransactionMessage {
+		return req.Errorf(remoting.NoPermission, "the broker[%s] sending transaction message is forbidden (rejectTransactionMessage)", b.cfg.BrokerName)
+	}
+	return b.checkBatchItem(req, m)
+}
+
+// checkBatchItem applies the size rules (a batch's items are never
+// delayed or transactional: Java stores them as they are).
+func (b *Broker) checkBatchItem(req *remoting.Command, m *message.Message) *remoting.Command {
 	if len(m.Body) > b.cfg.MaxMessageSize {
 		return req.Errorf(remoting.MessageIllegal, "the message body size %d exceeds maxMessageSize %d", len(m.Body), b.cfg.MaxMessageSize)
 	}
 	if len(m.Properties) > message.MaxPropertiesLen-64 {
 		return req.Errorf(remoting.MessageIllegal, "the message properties size %d exceeds %d", len(m.Properties), message.MaxPropertiesLen-64)
-	}
-	if known.TranMsg == "true" || m.SysFlag&message.TransactionMask == message.TransactionPrepared {
-		return req.Errorf(remoting.NoPermission, "transactional messages are not enabled on broker %s", b.cfg.BrokerName)
-	}
-	if known.Delay != "" && known.Delay != "0" {
-		return req.Errorf(remoting.MessageIllegal, "delayed messages are not enabled on broker %s", b.cfg.BrokerName)
 	}
 	return nil
 }
@@ -338,7 +348,7 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
 }
 
-func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, uniq string) *remoting.Command {
+func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, uniq string, queueID int32) *remoting.Command {
 	resp := req.Response(remoting.Success, "")
 	var msgID string
 	if len(msgs) == 1 {
@@ -352,7 +362,7 @@ func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, un
 	}
 	resp.ExtFields = remoting.Fields{
 		{Key: "msgId", Value: msgID},
-		{Key: "queueId", Value: strconv.Itoa(int(msgs[0].QueueID))},
+		{Key: "queueId", Value: strconv.Itoa(int(queueID))},
 		{Key: "queueOffset", Value: strconv.FormatInt(msgs[0].QueueOffset, 10)},
 		{Key: "transactionId", Value: uniq},
 		{Key: "MSG_REGION", Value: "DefaultRegion"},

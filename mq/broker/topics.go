@@ -22,6 +22,7 @@ const (
 	TransOpHalfTopic  = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 	TransCheckMax     = "TRANS_CHECK_MAX_TIME_TOPIC"
 	TraceTopic        = "RMQ_SYS_TRACE_TOPIC"
+	TimerTopic        = "rmq_sys_wheel_timer"
 	RetryGroupPrefix  = "%RETRY%"
 	DLQGroupPrefix    = "%DLQ%"
 	maxTopicLen       = 127
@@ -32,7 +33,7 @@ const (
 // forbiddenSendTopics may not be sent to by producers.
 var forbiddenSendTopics = map[string]bool{
 	ScheduleTopic: true, TransHalfTopic: true, TransOpHalfTopic: true, TransCheckMax: true,
-	SelfTestTopic: true, OffsetMovedTopic: true,
+	SelfTestTopic: true, OffsetMovedTopic: true, TimerTopic: true,
 }
 
 // RetryTopic is the retry topic of a consumer group.

@@ -32,6 +32,14 @@ const (
 	PropTimerDeliverMS    = "TIMER_DELIVER_MS"
 	PropTimerDelaySec     = "TIMER_DELAY_SEC"
 	PropTimerDelayMS      = "TIMER_DELAY_MS"
+	// PropDueMS is internal: the time (Unix ms) a message parked in a
+	// schedule queue falls due. The store makes it the message's
+	// ConsumeQueue tags code, so schedulers find due messages without
+	// reading them.
+	PropDueMS = "__DUE_MS"
+	// PropTimerRef is internal: on a timer hop record, the physical offset
+	// of the parked timer message it stands for.
+	PropTimerRef = "__TIMER_REF"
 )
 
 const (
@@ -145,8 +153,8 @@ func Keys(v string) []string { return strings.Fields(v) }
 // Known holds the properties the broker and the store act on, found in one
 // pass over the encoded properties.
 type Known[S ~string | ~[]byte] struct {
-	Tags, Keys, UniqKey, Delay, TranMsg, Cluster S
-	HasUniqKey, HasCluster                       bool
+	Tags, Keys, UniqKey, Delay, TranMsg, Cluster, Due S
+	HasUniqKey, HasCluster                            bool
 }
 
 // ScanKnown extracts the well-known properties of s in one pass.
@@ -172,6 +180,8 @@ func ScanKnown[S ~string | ~[]byte](s S) Known[S] {
 			k.TranMsg = v
 		case PropCluster:
 			k.Cluster, k.HasCluster = v, true
+		case PropDueMS:
+			k.Due = v
 		}
 	}
 	return k

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"time"
 
 	"qianlang.io/mq/message"
@@ -140,7 +141,7 @@ func (d *dispatcher) record(m *message.RecordRef) {
 	}
 	known := message.ScanKnown(m.Properties)
 	var e [cqEntrySize]byte
-	putCQEntry(e[:], CQEntry{PhysicalOffset: m.PhysicalOffset, Size: m.Size, TagsCode: int64(message.JavaHash(0, known.Tags))})
+	putCQEntry(e[:], CQEntry{PhysicalOffset: m.PhysicalOffset, Size: m.Size, TagsCode: tagsCode(known)})
 	b.buf = append(b.buf, e[:]...)
 	if d.s.index != nil && m.PhysicalOffset >= d.indexFrom {
 		d.indexKeys(topic, m, known)
@@ -190,4 +191,15 @@ func (d *dispatcher) flushBatches() error {
 	clear(d.batches)
 	d.order = d.order[:0]
 	return first
+}
+
+// tagsCode is a record's ConsumeQueue tags code: the hash of its tag, or,
+// for a message parked until a due time, that time in Unix ms.
+func tagsCode(known message.Known[[]byte]) int64 {
+	if len(known.Due) > 0 {
+		if due, err := strconv.ParseInt(string(known.Due), 10, 64); err == nil {
+			return due
+		}
+	}
+	return int64(message.JavaHash(0, known.Tags))
 }

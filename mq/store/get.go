@@ -400,3 +400,26 @@ func (s *Store) DeleteTopic(topic string) error {
 	errs = append(errs, s.opts.FS.RemoveAll(s.cqRoot()+"/"+topic))
 	return errors.Join(errs...)
 }
+
+// ReadQueue returns up to n ConsumeQueue entries of (topic, queueID) from
+// queue offset from. Entries below the queue's minimum are skipped: the
+// first returned entry is at max(from, MinOffset). It returns that offset
+// too; schedulers use it to walk a queue by due time (the tags code).
+func (s *Store) ReadQueue(topic string, queueID int32, from int64, n int) ([]CQEntry, int64, error) {
+	q := s.queue(topic, queueID)
+	if q == nil {
+		return nil, from, nil
+	}
+	from = max(from, q.minOffset.Load())
+	if from >= q.maxOffset.Load() {
+		return nil, from, nil
+	}
+	es, err := q.read(from, n)
+	if err != nil && len(es) == 0 {
+		if errors.Is(err, ErrDeleted) {
+			return nil, q.minOffset.Load(), nil
+		}
+		return nil, from, err
+	}
+	return es, from, nil
+}
