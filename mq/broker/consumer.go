@@ -3,7 +3,6 @@ package broker
 import (
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"qianlang.io/mq/message"
@@ -200,84 +199,6 @@ func (b *Broker) offsetQuery(req *remoting.Command) *remoting.Command {
 	resp := req.Response(remoting.Success, "")
 	resp.ExtFields = remoting.Fields{{Key: key, Value: strconv.FormatInt(v, 10)}}
 	return resp
-}
-
-// lockTable holds orderly consumers' queue locks: (group, queue) → client,
-// expiring 60 s after the last refresh.
-type lockTable struct {
-	mu    sync.Mutex
-	locks map[lockKey]lockEntry
-}
-
-type lockKey struct {
-	group string
-	mq    protocol.MessageQueue
-}
-
-type lockEntry struct {
-	clientID string
-	at       time.Time
-}
-
-const lockMaxLive = 60 * time.Second
-
-func newLockTable() *lockTable { return &lockTable{locks: make(map[lockKey]lockEntry)} }
-
-// tryLock grants the queues that are free, expired or already the client's.
-func (t *lockTable) tryLock(group, clientID string, mqs []protocol.MessageQueue, now time.Time) []protocol.MessageQueue {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	granted := []protocol.MessageQueue{}
-	for _, mq := range mqs {
-		k := lockKey{group, mq}
-		e, held := t.locks[k]
-		if !held || e.clientID == clientID || now.Sub(e.at) > lockMaxLive {
-			t.locks[k] = lockEntry{clientID: clientID, at: now}
-			granted = append(granted, mq)
-		}
-	}
-	return granted
-}
-
-func (t *lockTable) unlock(group, clientID string, mqs []protocol.MessageQueue) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, mq := range mqs {
-		k := lockKey{group, mq}
-		if e, ok := t.locks[k]; ok && e.clientID == clientID {
-			delete(t.locks, k)
-		}
-	}
-}
-
-func (t *lockTable) expire(now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, e := range t.locks {
-		if now.Sub(e.at) > lockMaxLive {
-			delete(t.locks, k)
-		}
-	}
-}
-
-func (b *Broker) lockBatch(req *remoting.Command) *remoting.Command {
-	var body protocol.LockBatchRequest
-	if err := protocol.Decode(req.Body, "lock", &body); err != nil {
-		return req.Errorf(remoting.SystemError, "%v", err)
-	}
-	granted := b.locks.tryLock(body.ConsumerGroup, body.ClientID, body.MQSet, time.Now())
-	resp := req.Response(remoting.Success, "")
-	resp.Body = protocol.Encode(protocol.LockBatchResponse{LockOKMQSet: granted})
-	return resp
-}
-
-func (b *Broker) unlockBatch(req *remoting.Command) *remoting.Command {
-	var body protocol.LockBatchRequest
-	if err := protocol.Decode(req.Body, "unlock", &body); err != nil {
-		return req.Errorf(remoting.SystemError, "%v", err)
-	}
-	b.locks.unlock(body.ConsumerGroup, body.ClientID, body.MQSet)
-	return req.Response(remoting.Success, "")
 }
 
 // sendBack stores a message a consumer failed to process into the group's

@@ -56,6 +56,7 @@ type metaEntry struct {
 	Offsets map[string]map[int32]int64                  `json:"offsets,omitempty"`
 	Version *tableVersions                              `json:"version,omitempty"`
 	Members map[uint64]string                           `json:"members,omitempty"`
+	Locks   *[]lockRecord                               `json:"locks,omitempty"`
 }
 
 // tableVersions are the versions of the replicated topic and group tables.
@@ -166,6 +167,9 @@ func (m *member) statusChanged(s replica.Status) {
 		m.proposeLeader()
 		wakeChan(m.metaWake)
 		m.b.sched.wakeAll()
+		// The locks it inherited count from now: their owners may need
+		// a route refresh (up to 30 s) before they reach this leader.
+		m.b.locks.replace(m.b.locks.owners(), time.Now())
 	}
 }
 
@@ -314,6 +318,9 @@ func (m *member) installTables(e metaEntry) error {
 	if e.Offsets != nil {
 		m.b.offsets.replace(e.Offsets)
 	}
+	if e.Locks != nil {
+		m.b.locks.replace(*e.Locks, time.Now())
+	}
 	return errors.Join(errs...)
 }
 
@@ -324,8 +331,9 @@ func (m *member) snapshotData() []byte {
 	topics, tv := m.b.topics.snapshot()
 	groups, gv := m.b.groups.snapshot()
 	offsets, _ := m.b.offsets.snapshot()
+	locks := m.b.locks.owners()
 	body, err := json.Marshal(metaEntry{Topics: topics, Groups: groups, Offsets: offsets,
-		Version: &tableVersions{tv, gv}, Members: m.addrs.all()})
+		Version: &tableVersions{tv, gv}, Members: m.addrs.all(), Locks: &locks})
 	if err != nil {
 		m.b.log.Error("encoding snapshot metadata failed", "err", err)
 		return nil
