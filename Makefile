@@ -53,6 +53,7 @@ fuzz:
 	cd mq && for t in FuzzDecodeRecord FuzzDecodeBatch; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./message || exit 1; done
 	cd mq && for t in FuzzDecodeEntry FuzzScanSegment; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./store || exit 1; done
 	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzReadFrame$$ -fuzztime=$(FUZZTIME) ./replica || exit 1
+	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzCompile$$ -fuzztime=$(FUZZTIME) ./sql92 || exit 1
 
 bench: build
 	./integration-tests/bench/run.sh

@@ -40,6 +40,7 @@ type Broker struct {
 	member  *member // set when the broker is a member of a Raft group
 	sched   *scheduler
 	tx      *transactions
+	sql     sqlCache
 
 	addr        string         // advertised ip:port
 	clusterProp string         // the CLUSTER property, encoded

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"qianlang.io/mq/message"
@@ -19,6 +20,7 @@ func (b *Broker) heartbeat(c *remoting.Conn, req *remoting.Command) *remoting.Co
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
 	now := time.Now()
+	var bad []string
 	for _, pd := range hb.ProducerDataSet {
 		b.clients.producerHeartbeat(&clientChannel{clientID: hb.ClientID, conn: c, language: req.Language, version: req.Version, lastSeen: now}, pd.GroupName)
 	}
@@ -32,13 +34,25 @@ func (b *Broker) heartbeat(c *remoting.Conn, req *remoting.Command) *remoting.Co
 				return req.Errorf(remoting.SystemError, "create retry topic: %v", err)
 			}
 		}
+		for _, sd := range cd.SubscriptionDataSet {
+			if sd.ExpressionType == protocol.ExpressionSQL92 {
+				if _, err := b.filterFor(sd.SubString, sd.ExpressionType); err != nil {
+					bad = append(bad, fmt.Sprintf("group %s topic %s: %v", cd.GroupName, sd.Topic, err))
+				}
+			}
+		}
 		ch := &clientChannel{clientID: hb.ClientID, conn: c, language: req.Language, version: req.Version, lastSeen: now}
 		if b.clients.consumerHeartbeat(ch, cd) && g.NotifyConsumerIdsChangedEnable {
 			b.notifyGroup(cd.GroupName)
 		}
 	}
-	resp := req.Response(remoting.Success, "")
-	return resp
+	if len(bad) > 0 {
+		// The client is registered all the same (its pulls of that topic
+		// are refused with the same message); the client logs the remark.
+		b.log.Warn("a consumer subscribes with an unusable filter", "client", hb.ClientID, "problems", bad)
+		return req.Errorf(remoting.SubscriptionParseFailed, "%s", strings.Join(bad, "; "))
+	}
+	return req.Response(remoting.Success, "")
 }
 
 // subscriptionGroup returns a group's config, creating it with Java's

@@ -141,12 +141,8 @@ func (b *Broker) checkPull(req *remoting.Command, h *pullHeader) *remoting.Comma
 
 // pullOnce reads from the store and builds the response; notFound reports
 // "nothing new yet", the case long polling waits out.
-func (b *Broker) pullOnce(req *remoting.Command, h *pullHeader, filter *tagFilter) (*remoting.Command, bool) {
-	var f store.Filter
-	if filter != nil {
-		f = filter
-	}
-	r, err := b.store.GetMessages(h.topic, h.queueID, h.offset, h.maxMsgs, f)
+func (b *Broker) pullOnce(req *remoting.Command, h *pullHeader, filter store.Filter) (*remoting.Command, bool) {
+	r, err := b.store.GetMessages(h.topic, h.queueID, h.offset, h.maxMsgs, filter)
 	if err != nil {
 		b.log.Error("pull failed", "topic", h.topic, "queue", h.queueID, "offset", h.offset, "err", err)
 		return req.Errorf(remoting.SystemError, "pull failed: %v", err), false
