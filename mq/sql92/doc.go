@@ -19,7 +19,7 @@
 //	operand    := identifier | literal
 //	literal    := string | number | TRUE | FALSE
 //
-// Strings are single-quoted (” is a quote inside one); numbers are
+// Strings are single-quoted, a doubled quote standing for one; numbers are
 // decimal integers or floats with an optional sign; identifiers are
 // letters, digits, '_', '$' and '.', not starting with a digit.
 //
