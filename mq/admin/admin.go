@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"qianlang.io/mq/acl"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 )
@@ -19,6 +20,23 @@ import (
 type Client struct {
 	rc       *remoting.Client
 	namesrvs []string
+	ak, sk   string // ACL credentials; requests are signed when ak is set
+}
+
+// SetCredentials makes the client sign its requests with an ACL account.
+func (c *Client) SetCredentials(accessKey, secretKey string) { c.ak, c.sk = accessKey, secretKey }
+
+// sign adds the ACL AccessKey and Signature fields.
+func (c *Client) sign(req *remoting.Command) {
+	if c.ak == "" {
+		return
+	}
+	fields := map[string]string{acl.FieldAccessKey: c.ak}
+	for _, f := range req.ExtFields {
+		fields[f.Key] = f.Value
+	}
+	req.ExtFields = append(req.ExtFields, remoting.Field{Key: acl.FieldAccessKey, Value: c.ak},
+		remoting.Field{Key: acl.FieldSignature, Value: acl.Sign(fields, req.Body, c.sk)})
 }
 
 // New returns a client for the ';'-separated NameServer addresses.
@@ -40,6 +58,7 @@ func (c *Client) Close() error { return c.rc.Close() }
 
 // call sends req to addr and checks the response code.
 func (c *Client) call(ctx context.Context, addr string, req *remoting.Command) (*remoting.Command, error) {
+	c.sign(req)
 	resp, err := c.rc.Invoke(ctx, addr, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"qianlang.io/mq/acl"
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
@@ -41,6 +42,7 @@ type Broker struct {
 	sched   *scheduler
 	tx      *transactions
 	sql     sqlCache
+	acl     *acl.Config // nil: ACL off
 
 	addr        string         // advertised ip:port
 	clusterProp string         // the CLUSTER property, encoded
@@ -99,6 +101,10 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.store = st
+	if b.acl, err = loadACL(&cfg); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	levels, _ := schedule.ParseLevels(cfg.MessageDelayLevel) // validated
 	b.sched = newScheduler(b, levels)
 	b.topics = newTopicTable(so.FS, cfg.StorePathRootDir)
@@ -129,6 +135,8 @@ func (b *Broker) systemTopics() error {
 		{TopicName: OffsetMovedTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
 		{TopicName: b.cfg.BrokerClusterName, ReadQueueNums: 16, WriteQueueNums: 16, Perm: b.cfg.BrokerPermission},
 		{TopicName: b.cfg.BrokerName, ReadQueueNums: 1, WriteQueueNums: 1, Perm: b.cfg.BrokerPermission},
+		{TopicName: b.cfg.BrokerClusterName + ReplyTopicSuffix, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
+		{TopicName: TraceTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite},
 	}
 	topics = append(topics, b.sched.topics()...)
 	topics = append(topics, transactionTopics()...)
@@ -238,10 +246,14 @@ var leaderOnly = map[int32]bool{
 	remoting.UpdateAndCreateSubscriptionGroup: true, remoting.DeleteSubscriptionGroup: true,
 	remoting.ConsumerSendMsgBack: true, remoting.EndTransaction: true,
 	remoting.LockBatchMQ: true, remoting.UnlockBatchMQ: true,
+	remoting.InvokeBrokerToResetOffset: true,
 }
 
 // serve routes a request to its handler by code.
 func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if resp := b.checkAccess(c, req); resp != nil {
+		return resp
+	}
 	if leaderOnly[req.Code] && !b.leads() {
 		return b.forward(c, req)
 	}
@@ -272,6 +284,8 @@ func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Comm
 		return b.endTransaction(req)
 	case remoting.QueryMessage:
 		return b.queryMessage(req)
+	case remoting.InvokeBrokerToResetOffset:
+		return b.resetOffset(req)
 	case remoting.ViewMessageByID:
 		return b.viewMessage(req)
 	}

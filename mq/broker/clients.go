@@ -295,3 +295,28 @@ func (t *clientTable) producerConns(group string) []*remoting.Conn {
 	}
 	return out
 }
+
+// connByClientID finds a live connection of a client, producer or
+// consumer, by its client id.
+func (t *clientTable) connByClientID(id string) *remoting.Conn {
+	if id == "" {
+		return nil
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, chs := range t.producers {
+		for _, ch := range chs {
+			if ch.clientID == id {
+				return ch.conn
+			}
+		}
+	}
+	for _, g := range t.consumers {
+		for _, ch := range g.channels {
+			if ch.clientID == id {
+				return ch.conn
+			}
+		}
+	}
+	return nil
+}

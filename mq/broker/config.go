@@ -75,6 +75,10 @@ type Config struct {
 	TransactionCheckInterval time.Duration `conf:"transactionCheckInterval,ms"`
 	TransactionCheckMax      int           `conf:"transactionCheckMax"`
 	MetricsPort              int           `conf:"metricsPort"`
+	// AclEnable turns on RocketMQ's plain ACL: every request must be
+	// signed by an account of aclConfigFile (a plain_acl.yml).
+	AclEnable     bool   `conf:"aclEnable"`
+	AclConfigFile string `conf:"aclConfigFile"`
 
 	// Raft broker groups, with Apache's DLedger keys: a group of members
 	// that replicate one CommitLog; the leader registers as brokerId 0.
@@ -264,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionCheckMax < 1 {
 		bad("transactionCheckMax", c.TransactionCheckMax, "want at least 1")
+	}
+	if c.AclEnable && c.AclConfigFile == "" {
+		bad("aclConfigFile", c.AclConfigFile, "must name a plain_acl.yml when aclEnable=true")
 	}
 	if c.PageCacheHotSize < 0 {
 		bad("pageCacheHotSize", c.PageCacheHotSize, "want bytes >= 0 (0 keeps every page cached)")

@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -165,17 +163,5 @@ func (b *Broker) replicateLocks() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
-	defer cancel()
-	ch := make(chan error, 1)
-	b.member.n().ProposeMeta(body, func(err error) { ch <- err })
-	select {
-	case err := <-ch:
-		if err != nil {
-			return fmt.Errorf("broker: replicate locks to group %s: %w", b.cfg.DLegerGroup, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("broker: replicate locks to group %s: %w", b.cfg.DLegerGroup, ctx.Err())
-	}
+	return b.proposeMetaWait(body, "locks")
 }

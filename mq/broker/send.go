@@ -110,7 +110,7 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	if resp != nil {
 		return resp
 	}
-	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq, queueID: h.queueID}
+	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq, queueID: h.queueID, group: h.producerGroup}
 	ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
 	b.put(msgs, ps.done)
 	return nil
@@ -125,6 +125,7 @@ type pendingSend struct {
 	topic    string
 	uniq     string // the single message's UNIQ_KEY
 	queueID  int32  // the queue the client chose (a parked message is elsewhere)
+	group    string // the producer group
 	timer    *time.Timer
 	answered atomic.Bool
 }
@@ -162,6 +163,9 @@ func (p *pendingSend) done(err error) {
 	for _, m := range p.msgs {
 		b.stats.putMessages.Add(1)
 		b.stats.putBytes.Add(int64(len(m.Body)))
+	}
+	if p.req.Code == remoting.SendReplyMessage || p.req.Code == remoting.SendReplyMessageV2 {
+		b.pushReply(p.msgs[0], p.group)
 	}
 	p.c.RespondQueued(p.req, b.sendResponse(p.req, p.msgs, p.uniq, p.queueID))
 	b.kickLater(p.c)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -29,16 +30,57 @@ type env struct {
 	out     io.Writer
 	jsonOut bool
 	namesrv string
+	ak, sk  string // ACL credentials
 	client  *admin.Client
+	// oArg is -o's value when it is not an output format: updateTopic's
+	// order flag and consumeMessage's offset use -o, as in Apache's
+	// mqadmin.
+	oArg string
+}
+
+// outFlag is -o: "json" or "table" choose the output; any other value is
+// left in oArg for the subcommands that give -o another meaning.
+type outFlag struct{ e *env }
+
+func (o outFlag) String() string { return "" }
+func (o outFlag) Set(v string) error {
+	switch v {
+	case "json":
+		o.e.jsonOut = true
+	case "table":
+		o.e.jsonOut = false
+	default:
+		o.e.oArg = v
+	}
+	return nil
 }
 
 var commands = []command{
 	{"clusterList", "list clusters, broker groups and their figures", clusterList},
+	{"brokerStatus", "show a broker's runtime figures", brokerStatus},
+	{"getBrokerConfig", "show a broker's configuration", getBrokerConfig},
 	{"topicList", "list topics", topicList},
-	{"updateTopic", "create or update a topic on a broker or a whole cluster", updateTopic},
+	{"topicRoute", "show a topic's route", topicRoute},
 	{"topicStatus", "show each queue's offsets of a topic", topicStatus},
+	{"updateTopic", "create or update a topic on a broker or a whole cluster", updateTopic},
+	{"deleteTopic", "delete a topic from a cluster and the NameServers", deleteTopic},
+	{"updateSubGroup", "create or update a subscription group", updateSubGroup},
+	{"deleteSubGroup", "delete a subscription group", deleteSubGroup},
 	{"consumerProgress", "show consumer groups' progress and lag", consumerProgress},
+	{"consumerConnection", "show a consumer group's online clients", consumerConnection},
+	{"resetOffsetByTime", "move a consumer group's offsets to a time (rewind or skip)", resetOffsetByTime},
+	{"sendMessage", "send a message", sendMessage},
+	{"consumeMessage", "print a topic's messages (by queue, offset or time)", consumeMessage},
+	{"queryMsgById", "show a message by its offset message id", queryMsgByID},
+	{"queryMsgByKey", "find a topic's messages by key", queryMsgByKey},
+	{"queryMsgByUniqueKey", "find a message by its message id (UNIQ_KEY)", queryMsgByUniqueKey},
+	{"queryMsgTraceById", "show a message's trace records", queryMsgTraceByID},
+	{"dlqList", "print a consumer group's dead letters", dlqList},
+	{"dlqResend", "send a group's dead letters back to it", dlqResend},
 }
+
+// optionalO are the subcommands whose -o means something else too.
+var optionalO = map[string]bool{"updateTopic": true, "consumeMessage": true}
 
 // Run executes one mqadmin invocation; args start with the subcommand.
 func Run(ctx context.Context, args []string, out io.Writer) error {
@@ -54,7 +96,10 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 		fs.SetOutput(out)
 		e := &env{out: out}
 		fs.StringVar(&e.namesrv, "n", "", "NameServer addresses, ip:port;ip:port")
-		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table")
+		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table (same as -o json)")
+		fs.Var(outFlag{e}, "o", "output: json or table")
+		fs.StringVar(&e.ak, "ak", os.Getenv("MQADMIN_ACCESS_KEY"), "ACL access key (env MQADMIN_ACCESS_KEY)")
+		fs.StringVar(&e.sk, "sk", os.Getenv("MQADMIN_SECRET_KEY"), "ACL secret key (env MQADMIN_SECRET_KEY)")
 		return c.run(ctx, e, fs, args[1:])
 	}
 	printUsage(out)
@@ -62,7 +107,7 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func printUsage(out io.Writer) {
-	fmt.Fprintln(out, "usage: mqadmin <command> [-n namesrvAddr] [flags] [-json]")
+	fmt.Fprintln(out, "usage: mqadmin <command> [-n namesrvAddr] [flags] [-o json] [-ak accessKey -sk secretKey]")
 	fmt.Fprintln(out, "commands:")
 	for _, c := range commands {
 		fmt.Fprintf(out, "  %-18s %s\n", c.name, c.usage)
@@ -77,9 +122,15 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
+	if e.oArg != "" && !optionalO[fs.Name()] {
+		return fmt.Errorf("%s: -o %s: want json or table", fs.Name(), e.oArg)
+	}
 	c, err := admin.New(e.namesrv)
 	if err != nil {
 		return err
+	}
+	if e.ak != "" {
+		c.SetCredentials(e.ak, e.sk)
 	}
 	e.client = c
 	return nil
@@ -192,9 +243,16 @@ func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	read := fs.Int("r", 8, "read queue count")
 	write := fs.Int("w", 8, "write queue count")
 	perm := fs.Int("p", 6, "permission: 2 write, 4 read, 6 both")
-	order := fs.Bool("o", false, "ordered topic")
 	if err := e.parse(fs, args); err != nil {
 		return err
+	}
+	order := new(bool)
+	switch e.oArg {
+	case "", "false":
+	case "true":
+		*order = true
+	default:
+		return fmt.Errorf("updateTopic: -o %s: want true or false (ordered topic), or json or table", e.oArg)
 	}
 	defer e.close()
 	if *topic == "" {

@@ -98,3 +98,85 @@ func TestCLIClusterListShowsGroupMembers(t *testing.T) {
 	require.Contains(t, out, "LEADER")
 	require.Contains(t, out, "Applied")
 }
+
+func TestCLIMessagesAndGroups(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{Replicas: 3})
+	ns := c.NamesrvAddr()
+	c.CreateTopic("CliMsg", 2)
+
+	out, err := run(t, "sendMessage", "-n", ns, "-t", "CliMsg", "-p", "hello world", "-k", "order-42 other", "-c", "paid", "-o", "json")
+	require.NoError(t, err)
+	var sent struct{ MsgID, OffsetMsgID string }
+	require.NoError(t, json.Unmarshal([]byte(out), &sent))
+	require.NotEmpty(t, sent.MsgID)
+
+	out, err = run(t, "queryMsgById", "-n", ns, "-i", sent.OffsetMsgID)
+	require.NoError(t, err)
+	require.Contains(t, out, `"hello world"`)
+	require.Contains(t, out, "order-42 other")
+
+	require.Eventually(t, func() bool {
+		out, err = run(t, "queryMsgByKey", "-n", ns, "-t", "CliMsg", "-k", "order-42", "-o", "json")
+		return err == nil && strings.Contains(out, sent.MsgID)
+	}, 5*time.Second, 50*time.Millisecond, "%s %v", out, err)
+
+	out, err = run(t, "queryMsgByUniqueKey", "-n", ns, "-t", "CliMsg", "-i", sent.MsgID, "-o", "json")
+	require.NoError(t, err)
+	var one struct{ Body, Tags string }
+	require.NoError(t, json.Unmarshal([]byte(out), &one))
+	require.Equal(t, "hello world", one.Body)
+	require.Equal(t, "paid", one.Tags)
+
+	out, err = run(t, "consumeMessage", "-n", ns, "-t", "CliMsg", "-o", "json")
+	require.NoError(t, err)
+	var all []struct{ MsgID, Body string }
+	require.NoError(t, json.Unmarshal([]byte(out), &all))
+	require.Len(t, all, 1)
+	out, err = run(t, "consumeMessage", "-n", ns, "-t", "CliMsg", "-o", "1", "-i", "0")
+	require.NoError(t, err, "-o is consumeMessage's offset, as in Apache's mqadmin")
+	require.NotContains(t, out, "hello world")
+
+	out, err = run(t, "topicRoute", "-n", ns, "-t", "CliMsg")
+	require.NoError(t, err)
+	require.Contains(t, out, "broker-a")
+
+	lead := c.Brokers[c.Leader(0)].Addr()
+	out, err = run(t, "getBrokerConfig", "-n", ns, "-b", lead, "-o", "json")
+	require.NoError(t, err)
+	var cfg map[string]map[string]string
+	require.NoError(t, json.Unmarshal([]byte(out), &cfg))
+	require.Equal(t, "broker-a", cfg[lead]["brokerName"])
+	out, err = run(t, "brokerStatus", "-n", ns, "-c", "DefaultCluster")
+	require.NoError(t, err)
+	require.Contains(t, out, "msgPutTotalTodayNow")
+
+	_, err = run(t, "updateSubGroup", "-n", ns, "-c", "DefaultCluster", "-g", "cli-group", "-r", "3")
+	require.NoError(t, err)
+	for _, b := range c.Brokers {
+		require.Eventually(t, func() bool {
+			w, err := c.Admin().SubscriptionGroups(context.Background(), b.Addr())
+			return err == nil && w.SubscriptionGroupTable["cli-group"].RetryMaxTimes == 3
+		}, 5*time.Second, 20*time.Millisecond, "the group is replicated to every member")
+	}
+	out, err = run(t, "resetOffsetByTime", "-n", ns, "-g", "cli-group", "-t", "CliMsg", "-s", "0", "-o", "json")
+	require.NoError(t, err)
+	require.Contains(t, out, `"offset": 0`)
+	_, err = run(t, "deleteSubGroup", "-n", ns, "-c", "DefaultCluster", "-g", "cli-group")
+	require.NoError(t, err)
+
+	_, err = run(t, "deleteTopic", "-n", ns, "-c", "DefaultCluster", "-t", "CliMsg")
+	require.NoError(t, err)
+	_, err = run(t, "topicRoute", "-n", ns, "-t", "CliMsg")
+	require.ErrorContains(t, err, "code 17")
+
+	for _, bad := range [][]string{
+		{"sendMessage", "-n", ns, "-t", "X"},
+		{"queryMsgById", "-n", ns, "-i", "not-an-id"},
+		{"resetOffsetByTime", "-n", ns, "-g", "g", "-t", "T", "-s", "yesterday"},
+		{"topicList", "-n", ns, "-o", "yaml"},
+		{"updateTopic", "-n", ns, "-c", "DefaultCluster", "-t", "X", "-o", "maybe"},
+	} {
+		_, err := run(t, bad...)
+		require.Error(t, err, bad)
+	}
+}
