@@ -136,14 +136,36 @@ func (b *Broker) checkHalf(off int64, now time.Time) (bool, error) {
 	if times >= b.cfg.TransactionCheckMax {
 		return true, b.discardHalf(&half, times)
 	}
+	group, _ := message.Property(half.Properties, message.PropProducerGroup)
+	conns := b.producerConns(group)
 	cp := half
-	cp.Properties = message.SetProperty(half.Properties, message.PropCheckTimes, strconv.Itoa(times+1))
+	if len(conns) > 0 {
+		// Only a check that reaches a producer counts: after a leader
+		// change the producers reach the new leader with their next
+		// heartbeat (up to 30 s later), and their transactions must not
+		// run out of checks meanwhile.
+		cp.Properties = message.SetProperty(half.Properties, message.PropCheckTimes, strconv.Itoa(times+1))
+	}
 	cp.QueueOffset, cp.PhysicalOffset, cp.StoreTimestamp = 0, 0, 0
 	if err := b.putSync([]*message.Message{&cp}); err != nil {
 		return false, fmt.Errorf("re-append half message: %w", err)
 	}
-	b.askProducer(&cp)
+	if len(conns) == 0 {
+		b.log.Warn("no producer of the group is connected to check a transaction; checked again later", "group", group, "transaction", transactionID(&half))
+		return true, nil
+	}
+	b.askProducer(&cp, conns)
 	return true, nil
+}
+
+// producerConns are the connections a check-back can go to: the group's
+// live producers, and the one that sent a half message of the group.
+func (b *Broker) producerConns(group string) []*remoting.Conn {
+	conns := b.clients.producerConns(group)
+	if c := b.tx.fallbackConn(group); c != nil {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 // discardHalf moves a half message checked too often to
@@ -160,16 +182,8 @@ func (b *Broker) discardHalf(half *message.Message, times int) error {
 // askProducer sends CHECK_TRANSACTION_STATE for a half message to a live
 // connection of its producer group. The body is the message as the
 // producer sent it (real topic and queue) at the half message's offsets.
-func (b *Broker) askProducer(half *message.Message) {
+func (b *Broker) askProducer(half *message.Message, conns []*remoting.Conn) {
 	group, _ := message.Property(half.Properties, message.PropProducerGroup)
-	conns := b.clients.producerConns(group)
-	if c := b.tx.fallbackConn(group); c != nil {
-		conns = append(conns, c)
-	}
-	if len(conns) == 0 {
-		b.log.Warn("no producer of the group is connected to check a transaction", "group", group, "transaction", transactionID(half))
-		return
-	}
 	m := *half
 	topic, _ := message.Property(m.Properties, message.PropRealTopic)
 	qid, _ := strconv.ParseInt(func() string { v, _ := message.Property(m.Properties, message.PropRealQueueID); return v }(), 10, 32)
