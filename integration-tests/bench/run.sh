@@ -6,9 +6,14 @@
 #   T2  Raft group of 3, majority fsynced         vs NATS R3 sync_interval: always
 # Results are printed and written into docs/benchmarks.md.
 #
+# and, on a Raft group of three, the business-messaging features: timer
+# lateness with 100,000 pending timers, transactional versus plain sync
+# send throughput, SQL92-filtered versus unfiltered pull (section
+# "features" of docs/benchmarks.md).
+#
 # Knobs: REPS (3), DURATION (8s), WARMUP (2s), SIZES ("128 1024 4096"),
 # GROUP_SIZES ("128 512 1024 4096"), WINDOW (512), CONNS (4), SKIP_NATS=1,
-# SKIP_T0=1, SKIP_GROUPS=1.
+# SKIP_T0=1, SKIP_GROUPS=1, SKIP_FEATURES=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -23,6 +28,7 @@ GROUP_SIZES=${GROUP_SIZES:-128 512 1024 4096}
 NATS_VERSION=v2.15.2
 WORK=$(mktemp -d /tmp/qianlang-bench.XXXXXX)
 RESULTS=$WORK/results.jsonl
+FEATURES=$WORK/features.jsonl
 NS=127.0.0.1:29876
 pids=()
 
@@ -112,6 +118,7 @@ start_group() {
 		    -e "s#^dLegerPeers=.*#dLegerPeers=n0-127.0.0.1:31911;n1-127.0.0.1:31912;n2-127.0.0.1:31913#" \
 		    deploy/group/broker-a-n$k.conf > "$WORK/g/broker-n$k.conf"
 		echo "dLegerShutdownDrainMs=0" >> "$WORK/g/broker-n$k.conf"
+		echo "enablePropertyFilter=true" >> "$WORK/g/broker-n$k.conf"
 		"$BIN/mqbroker" -c "$WORK/g/broker-n$k.conf" > "$WORK/g/broker-n$k.log" 2>&1 &
 		GROUP_PIDS+=("$!")
 		pids+=("$!")
@@ -264,5 +271,43 @@ if [ "${SKIP_GROUPS:-}" != 1 ]; then
 	fi
 fi
 
-"$BIN/qlbench" report -in "$RESULTS" -out docs/benchmarks.md -command "make bench (REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP WINDOW=$WINDOW CONNS=$CONNS)"
-sed -n '/results:begin/,/results:end/p' docs/benchmarks.md
+# Business messaging on a Raft group of three (T1).
+feature() { # args for qlbench delay|txn|filter; appends one JSON line
+	"$BIN/qlbench" "$@" -json -system qianlang-raft3 -tier T1 | tee -a "$FEATURES" | cut -c1-160 >&2
+}
+if [ "${SKIP_FEATURES:-}" != 1 ]; then
+	for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_group ASYNC_FLUSH
+		"$BIN/qlbench" topic -n $NS -t BenchDelay -queues 8
+		feature delay -n $NS -t BenchDelay -pending 100000 -lead 15s -spread 30s -size 256
+		stop_group
+	done
+	for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_group ASYNC_FLUSH
+		"$BIN/qlbench" topic -n $NS -t BenchTx -queues 8
+		feature txn -n $NS -t BenchTx -workers 16 -size 1024 -warmup "$WARMUP" -duration "$DURATION"
+		feature txn -n $NS -t BenchTx -workers 16 -size 1024 -warmup "$WARMUP" -duration "$DURATION" -plain
+		stop_group
+	done
+	for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_group ASYNC_FLUSH
+		"$BIN/qlbench" topic -n $NS -t BenchFilter -queues 8
+		feature filter -n $NS -t BenchFilter -messages 200000 -size 1024 -fill
+		feature filter -n $NS -t BenchFilter -messages 200000 -size 1024 -expr "a = 3"
+		feature filter -n $NS -t BenchFilter -messages 200000 -size 1024 -expr "a >= 0 AND region IN ('hz', 'sh')"
+		stop_group
+	done
+fi
+
+CITE="make bench (REPS=$REPS DURATION=$DURATION WARMUP=$WARMUP WINDOW=$WINDOW CONNS=$CONNS)"
+if [ -s "$RESULTS" ]; then
+	"$BIN/qlbench" report -in "$RESULTS" -out docs/benchmarks.md -command "$CITE"
+	sed -n '/results:begin/,/results:end/p' docs/benchmarks.md
+fi
+if [ -s "$FEATURES" ]; then
+	"$BIN/qlbench" report -in "$FEATURES" -out docs/benchmarks.md -section features -command "$CITE"
+	sed -n '/features:begin/,/features:end/p' docs/benchmarks.md
+fi

@@ -38,6 +38,9 @@ type Report struct {
 	// ClientCPUPerMillion is the load generator's own CPU-seconds per
 	// million messages.
 	ClientCPUPerMillion float64 `json:"client_cpu_s_per_million,omitempty"`
+	// Load describes a feature benchmark's load, shown in the report's
+	// Load column.
+	Load string `json:"load,omitempty"`
 }
 
 // Main runs qlbench with args and writes its result to out.
@@ -57,10 +60,11 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		in := fs.String("in", "", "results file (JSON lines)")
 		doc := fs.String("out", "", "markdown file whose results section is replaced")
 		command := fs.String("command", "make bench", "command to cite")
+		section := fs.String("section", "results", "the doc's generated section: <!-- NAME:begin --> … <!-- NAME:end -->")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return writeReport(*in, *doc, *command)
+		return writeReport(*in, *doc, *command, *section)
 	case "topic":
 		queues := fs.Int("queues", 8, "queues")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -69,6 +73,8 @@ func Main(ctx context.Context, args []string, out io.Writer) error {
 		return createTopic(ctx, *namesrv, *topic, *queues)
 	case "produce":
 		return produceCmd(ctx, fs, args[1:], namesrv, topic, jsonOut, out)
+	case "delay", "txn", "filter":
+		return featureCmd(ctx, args[0], fs, args[1:], namesrv, topic, jsonOut, out)
 	case "consume":
 		client := fs.String("client", "native", "native or official")
 		expect := fs.Int64("expect", 0, "messages to wait for (official client)")
@@ -235,14 +241,10 @@ func createTopic(ctx context.Context, namesrv, topic string, queues int) error {
 	}
 }
 
-const (
-	resultsBegin = "<!-- results:begin -->"
-	resultsEnd   = "<!-- results:end -->"
-)
 
 // writeReport replaces the generated results section of doc with a table of
 // the runs in the results file.
-func writeReport(in, doc, command string) error {
+func writeReport(in, doc, command, section string) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -261,10 +263,56 @@ func writeReport(in, doc, command string) error {
 		return err
 	}
 	text := string(old)
-	i, j := strings.Index(text, resultsBegin), strings.Index(text, resultsEnd)
+	begin, end := "<!-- "+section+":begin -->", "<!-- "+section+":end -->"
+	i, j := strings.Index(text, begin), strings.Index(text, end)
 	if i < 0 || j < i {
-		return fmt.Errorf("%s has no %s ... %s section", doc, resultsBegin, resultsEnd)
+		return fmt.Errorf("%s has no %s ... %s section", doc, begin, end)
 	}
-	text = text[:i+len(resultsBegin)] + "\n" + b.String() + "\n" + text[j:]
+	text = text[:i+len(begin)] + "\n" + b.String() + "\n" + text[j:]
 	return os.WriteFile(doc, []byte(text), 0o644)
+}
+
+// featureCmd runs the business-messaging benchmarks:
+//
+//	delay:  -pending timers due over -spread, lateness p50/p99
+//	txn:    -workers sync sends for -duration, transactional or (-plain) not
+//	filter: -messages filled once (-fill), drained with -expr (SQL92) or all
+func featureCmd(ctx context.Context, cmd string, fs *flag.FlagSet, args []string, namesrv, topic *string, jsonOut *bool, out io.Writer) error {
+	size := fs.Int("size", 1024, "message bytes")
+	pending := fs.Int("pending", 100_000, "timers parked at once (delay)")
+	lead := fs.Duration("lead", 20*time.Second, "time from the first send to the first due time (delay)")
+	spreadFor := fs.Duration("spread", 60*time.Second, "the due times cover this span (delay)")
+	workers := fs.Int("workers", 16, "concurrent senders (txn)")
+	plain := fs.Bool("plain", false, "plain SendSync instead of transactions (txn)")
+	warmup := fs.Duration("warmup", 3*time.Second, "discarded warm-up (txn)")
+	duration := fs.Duration("duration", 10*time.Second, "measured time (txn)")
+	n := fs.Int("messages", 200_000, "messages in the topic (filter)")
+	fill := fs.Bool("fill", false, "send the messages first (filter)")
+	expr := fs.String("expr", "", "SQL92 expression; empty drains everything (filter)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rep := Report{Command: cmd, Size: *size}
+	var err error
+	switch cmd {
+	case "delay":
+		rep.Client, rep.Load = "native", fmt.Sprintf("%d timers due over %v", *pending, *spreadFor)
+		rep.Result, err = DelayLateness(ctx, *namesrv, *topic, *pending, *lead, *spreadFor, *size)
+	case "txn":
+		rep.Client, rep.Load = "official", fmt.Sprintf("%d sync senders, transactional", *workers)
+		if *plain {
+			rep.Load = fmt.Sprintf("%d sync senders, plain", *workers)
+		}
+		rep.Result, err = SendSyncThroughput(ctx, *namesrv, *topic, !*plain, *workers, *size, *warmup, *duration)
+	case "filter":
+		rep.Client, rep.Load = "native", "pull all (scanned/s)"
+		if *expr != "" {
+			rep.Load = fmt.Sprintf("pull SQL92 %q (scanned/s)", *expr)
+		}
+		rep.Result, err = FilterPull(ctx, *namesrv, *topic, *n, *size, *expr, *fill)
+	}
+	if err != nil {
+		return err
+	}
+	return report(out, *jsonOut, rep)
 }

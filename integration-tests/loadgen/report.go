@@ -49,7 +49,7 @@ func groupKey(l Labeled) string {
 	if l.Rate > 0 {
 		mode = fmt.Sprintf("open %d/s", l.Rate)
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%d", l.System, l.Tier, l.Command, l.Client, l.Size, mode, l.Batch)
+	return fmt.Sprintf("%s|%s|%s|%s|%d|%s|%d|%s", l.System, l.Tier, l.Command, l.Client, l.Size, mode, l.Batch, l.Load)
 }
 
 func median(xs []float64) float64 {
@@ -115,8 +115,11 @@ func WriteMarkdown(w io.Writer, runs []Labeled, command, machine string) error {
 		if r.Command == "consume" {
 			load = "drain backlog"
 		}
+		if r.Load != "" {
+			load = r.Load
+		}
 		lat := func(xs []float64) string {
-			if r.Command == "consume" {
+			if r.Command == "consume" || r.Command == "filter" {
 				return "-"
 			}
 			return time.Duration(median(xs)).Round(10 * time.Microsecond).String()

@@ -3,6 +3,9 @@
 //	qlbench topic   -n ns -t topic [-queues 8]
 //	qlbench produce -client native|official|nats -n ns -t topic -size 1024 -duration 10s [-window 256] [-conns 4] [-rate 0] [-batch 1] [-watch-pid pid,...]
 //	qlbench consume -client native|official -n ns -t topic [-expect n]
+//	qlbench delay   -n ns -t topic [-pending 100000] [-lead 20s] [-spread 60s]
+//	qlbench txn     -n ns -t topic [-workers 16] [-plain] [-duration 10s]
+//	qlbench filter  -n ns -t topic [-messages 200000] [-fill] [-expr "a = 3"]
 //
 // Every command prints one result line; -json prints JSON instead.
 package main
