@@ -241,7 +241,6 @@ func createTopic(ctx context.Context, namesrv, topic string, queues int) error {
 	}
 }
 
-
 // writeReport replaces the generated results section of doc with a table of
 // the runs in the results file.
 func writeReport(in, doc, command, section string) error {
