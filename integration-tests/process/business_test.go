@@ -171,3 +171,96 @@ func TestGroupKill9LeaderWithPendingBusinessMessages(t *testing.T) {
 	t.Logf("everything pending at the kill was delivered within %v", time.Since(killAt))
 	g.checkStores(t)
 }
+
+// kill -9 of the leader while an orderly consumer group consumes orders
+// sent by order id: every order's steps are first delivered in order, and
+// none is lost.
+func TestGroupKill9LeaderOrderedConsumption(t *testing.T) {
+	g := startGroup(t, "flushConsumerOffsetInterval=1000")
+	a, err := admin.New(g.nsAddr)
+	require.NoError(t, err)
+	defer a.Close()
+	lead := -1
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		ci, err := a.ClusterInfo(ctx)
+		if err != nil {
+			return false
+		}
+		bd, ok := ci.BrokerAddrTable["broker-a"]
+		if !ok || bd.BrokerAddrs[0] == "" {
+			return false
+		}
+		for i, x := range g.addrs {
+			if x == bd.BrokerAddrs[0] {
+				lead = i
+			}
+		}
+		return a.CreateTopic(ctx, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: "BizOrder", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}) == nil
+	}, 30*time.Second, 50*time.Millisecond)
+	g.leader(t, a, "BizOrder", "")
+
+	var mu sync.Mutex
+	first := map[string][]int{}
+	seen := map[string]bool{}
+	for k := range 2 {
+		pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{g.nsAddr}), consumer.WithGroupName("biz_order"),
+			consumer.WithInstance(fmt.Sprintf("order-%d", k)), consumer.WithConsumerOrder(true))
+		require.NoError(t, err)
+		require.NoError(t, pc.Subscribe("BizOrder", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range msgs {
+				if seen[string(m.Body)] {
+					continue
+				}
+				seen[string(m.Body)] = true
+				order, step, _ := strings.Cut(string(m.Body), "/")
+				var n int
+				fmt.Sscan(step, &n)
+				first[order] = append(first[order], n)
+			}
+			return consumer.ConsumeSuccess, nil
+		}))
+		require.NoError(t, pc.Start())
+		t.Cleanup(func() { _ = pc.Shutdown() })
+	}
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{g.nsAddr}), producer.WithGroupName("biz_order_pg"),
+		producer.WithQueueSelector(producer.NewHashQueueSelector()), producer.WithRetry(2))
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	defer p.Shutdown()
+	const orders, steps = 20, 30
+	send := func(step int) {
+		for o := range orders {
+			m := primitive.NewMessage("BizOrder", []byte(fmt.Sprintf("o%d/%d", o, step)))
+			m.WithShardingKey(fmt.Sprintf("o%d", o))
+			require.Eventually(t, func() bool {
+				_, err := p.SendSync(context.Background(), m)
+				return err == nil
+			}, 60*time.Second, 100*time.Millisecond)
+		}
+	}
+	for s := range steps / 2 {
+		send(s)
+	}
+	g.members[lead].kill9()
+	for s := steps / 2; s < steps; s++ {
+		send(s)
+	}
+	g.members[lead].restart()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == orders*steps
+	}, 120*time.Second, 100*time.Millisecond, "consumed %d of %d", len(seen), orders*steps)
+	mu.Lock()
+	for o, got := range first {
+		for i := range got {
+			require.Equal(t, i, got[i], "order %s out of order: %v", o, got)
+		}
+	}
+	mu.Unlock()
+	g.checkStores(t)
+}
