@@ -35,6 +35,10 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# Keep what was measured, also when a later step failed.
+	for f in "$RESULTS" "$FEATURES"; do
+		if [ -s "$f" ]; then cp "$f" "/tmp/qianlang-bench-$(basename "$f" .jsonl)-$$.jsonl" && echo "kept /tmp/qianlang-bench-$(basename "$f" .jsonl)-$$.jsonl" >&2; fi
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM

@@ -37,7 +37,7 @@ func NewNATSSenders(ctx context.Context, url, stream, subject string, replicas, 
 			return nil, err
 		}
 		if i == 0 {
-			_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			err := createStream(ctx, js, jetstream.StreamConfig{
 				Name: stream, Subjects: []string{subject}, Storage: jetstream.FileStorage, Replicas: replicas,
 			})
 			if err != nil {
@@ -80,4 +80,19 @@ func (s *natsSender) Close() error {
 	close(s.futures)
 	s.nc.Close()
 	return nil
+}
+
+// createStream creates the stream, retrying while a fresh cluster has no
+// JetStream meta leader yet (its election can take several seconds).
+func createStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.CreateOrUpdateStream(cctx, cfg)
+		cancel()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
