@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -171,35 +170,13 @@ func drainQueue(ctx context.Context, c *remoting.Client, t Target, q, maxMsgs in
 		return err
 	}
 	for off < end {
-		req := remoting.NewRequest(remoting.PullMessage, remoting.Fields{
-			{Key: "consumerGroup", Value: "qlbench_consumer"}, {Key: "topic", Value: t.Topic},
-			{Key: "queueId", Value: strconv.Itoa(q)}, {Key: "queueOffset", Value: strconv.FormatInt(off, 10)},
-			{Key: "maxMsgNums", Value: strconv.Itoa(maxMsgs)}, {Key: "sysFlag", Value: "0"},
-			{Key: "commitOffset", Value: "0"}, {Key: "suspendTimeoutMillis", Value: "0"},
-			{Key: "subscription", Value: "*"}, {Key: "subVersion", Value: "0"}, {Key: "expressionType", Value: "TAG"},
-		}, nil)
-		resp, err := c.Invoke(ctx, t.BrokerAddr, req)
+		next, err := pullOnce(ctx, c, t, "qlbench_consumer", q, off, maxMsgs, "0", 0, "*", "TAG", func(m *message.Message) {
+			_ = h.RecordValue(max(1, time.Since(Stamp(m.Body)).Microseconds()))
+			msgs.Add(1)
+			bytes.Add(int64(len(m.Body)))
+		})
 		if err != nil {
 			return err
-		}
-		next, err := resp.ExtFields.Int64("nextBeginOffset")
-		if err != nil {
-			return err
-		}
-		if resp.Code == remoting.Success {
-			now := time.Now()
-			for pos := 0; pos < len(resp.Body); {
-				m, n, err := message.DecodeRecord(resp.Body[pos:])
-				if err != nil {
-					return err
-				}
-				_ = h.RecordValue(max(1, now.Sub(Stamp(m.Body)).Microseconds()))
-				msgs.Add(1)
-				bytes.Add(int64(len(m.Body)))
-				pos += n
-			}
-		} else if resp.Code != remoting.PullRetryImmediately {
-			return errors.New(resp.String())
 		}
 		off = next
 	}

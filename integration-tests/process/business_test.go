@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/mq/admin"
-	"qianlang.io/mq/protocol"
 )
 
 // checkLater commits a transaction only when the broker checks back.
@@ -37,33 +36,7 @@ func TestGroupKill9LeaderWithPendingBusinessMessages(t *testing.T) {
 	a, err := admin.New(g.nsAddr)
 	require.NoError(t, err)
 	defer a.Close()
-	lead := -1
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		ci, err := a.ClusterInfo(ctx)
-		if err != nil {
-			return false
-		}
-		bd, ok := ci.BrokerAddrTable["broker-a"]
-		if !ok || bd.BrokerAddrs[0] == "" {
-			return false
-		}
-		for i, x := range g.addrs {
-			if x == bd.BrokerAddrs[0] {
-				lead = i
-			}
-		}
-		for _, topic := range []string{"BizDelay", "BizTx", "BizRetry"} {
-			if a.CreateTopic(ctx, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: topic, ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6}) != nil {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 50*time.Millisecond)
-	for _, topic := range []string{"BizDelay", "BizTx", "BizRetry"} {
-		g.leader(t, a, topic, "")
-	}
+	lead := g.createTopics(t, a, 2, "BizDelay", "BizTx", "BizRetry")
 
 	// Consumers first, so that the retry consumer sees the first delivery.
 	delayed := &receipts{first: map[string]time.Time{}, count: map[string]int{}}
@@ -180,26 +153,7 @@ func TestGroupKill9LeaderOrderedConsumption(t *testing.T) {
 	a, err := admin.New(g.nsAddr)
 	require.NoError(t, err)
 	defer a.Close()
-	lead := -1
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		ci, err := a.ClusterInfo(ctx)
-		if err != nil {
-			return false
-		}
-		bd, ok := ci.BrokerAddrTable["broker-a"]
-		if !ok || bd.BrokerAddrs[0] == "" {
-			return false
-		}
-		for i, x := range g.addrs {
-			if x == bd.BrokerAddrs[0] {
-				lead = i
-			}
-		}
-		return a.CreateTopic(ctx, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: "BizOrder", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}) == nil
-	}, 30*time.Second, 50*time.Millisecond)
-	g.leader(t, a, "BizOrder", "")
+	lead := g.createTopics(t, a, 4, "BizOrder")
 
 	var mu sync.Mutex
 	first := map[string][]int{}

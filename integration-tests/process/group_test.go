@@ -83,6 +83,41 @@ func (g *groupCluster) leader(t *testing.T, a *admin.Client, topic string, not s
 	return idx
 }
 
+// createTopics creates topics with queues queues on the group's leader,
+// once the NameServer knows one, waits until they are routed, and
+// returns the leader's member index.
+func (g *groupCluster) createTopics(t *testing.T, a *admin.Client, queues int, topics ...string) int {
+	t.Helper()
+	lead := -1
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		ci, err := a.ClusterInfo(ctx)
+		if err != nil {
+			return false
+		}
+		bd, ok := ci.BrokerAddrTable["broker-a"]
+		if !ok || bd.BrokerAddrs[0] == "" {
+			return false
+		}
+		for i, x := range g.addrs {
+			if x == bd.BrokerAddrs[0] {
+				lead = i
+			}
+		}
+		for _, topic := range topics {
+			if a.CreateTopic(ctx, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}) != nil {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond)
+	for _, topic := range topics {
+		g.leader(t, a, topic, "")
+	}
+	return lead
+}
+
 // checkStores stops every member and compares their CommitLogs.
 func (g *groupCluster) checkStores(t *testing.T) {
 	t.Helper()
@@ -112,28 +147,7 @@ func TestGroupKill9LeaderLosesNoAcknowledgedMessage(t *testing.T) {
 			a, err := admin.New(g.nsAddr)
 			require.NoError(t, err)
 			defer a.Close()
-			var lead int
-			require.Eventually(t, func() bool {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				ci, err := a.ClusterInfo(ctx)
-				if err != nil {
-					return false
-				}
-				bd, ok := ci.BrokerAddrTable["broker-a"]
-				if !ok || bd.BrokerAddrs[0] == "" {
-					return false
-				}
-				for i, x := range g.addrs {
-					if x == bd.BrokerAddrs[0] {
-						lead = i
-					}
-				}
-				ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
-				defer cancel2()
-				return a.CreateTopic(ctx2, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: "GroupCrash", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}) == nil
-			}, 30*time.Second, 50*time.Millisecond)
-			g.leader(t, a, "GroupCrash", "")
+			lead := g.createTopics(t, a, 4, "GroupCrash")
 
 			p, err := rocketmq.NewProducer(producer.WithNameServer([]string{g.nsAddr}), producer.WithGroupName("gcrash_pg"), producer.WithRetry(2))
 			require.NoError(t, err)

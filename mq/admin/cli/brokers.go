@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"sort"
@@ -85,14 +84,11 @@ func brokerKV(ctx context.Context, e *env, fs *flag.FlagSet, args []string, name
 }
 
 func topicRoute(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic name (required)")
-	if err := e.parse(fs, args); err != nil {
+	topic := fs.String("t", "", "`topic` name (required)")
+	if err := e.parse(fs, args, "t"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" {
-		return errors.New("topicRoute: -t topic is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	rd, err := e.client.Route(ctx, *topic)
@@ -115,15 +111,12 @@ func topicRoute(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 }
 
 func deleteTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic name (required)")
-	cluster := fs.String("c", "", "cluster to delete it from (required)")
-	if err := e.parse(fs, args); err != nil {
+	topic := fs.String("t", "", "`topic` name (required)")
+	cluster := fs.String("c", "", "`cluster` to delete it from (required)")
+	if err := e.parse(fs, args, "t", "c"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" || *cluster == "" {
-		return errors.New("deleteTopic: -t topic and -c cluster are required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	addrs, err := e.brokerAddrs(ctx, "deleteTopic", "", *cluster)
@@ -151,7 +144,7 @@ func (e *env) done(v any, format string, args ...any) error {
 }
 
 func updateSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "group name (required)")
+	group := fs.String("g", "", "`group` name (required)")
 	brokerAddr := fs.String("b", "", "on this broker address")
 	cluster := fs.String("c", "", "on every master of this cluster")
 	g := protocol.DefaultSubscriptionGroup("")
@@ -163,13 +156,10 @@ func updateSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	fs.Int64Var(&g.BrokerID, "i", g.BrokerID, "broker id consumers read from")
 	fs.Int64Var(&g.WhichBrokerWhenConsumeSlowly, "w", g.WhichBrokerWhenConsumeSlowly, "broker id for slow consumers")
 	fs.BoolVar(&g.NotifyConsumerIdsChangedEnable, "a", g.NotifyConsumerIdsChangedEnable, "notify consumers of membership changes")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "g"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" {
-		return errors.New("updateSubGroup: -g group is required")
-	}
 	if g.RetryMaxTimes < 0 || g.RetryQueueNums < 0 {
 		return fmt.Errorf("updateSubGroup: -r %d / -q %d: want non-negative numbers", g.RetryMaxTimes, g.RetryQueueNums)
 	}
@@ -189,17 +179,14 @@ func updateSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 }
 
 func deleteSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "group name (required)")
+	group := fs.String("g", "", "`group` name (required)")
 	brokerAddr := fs.String("b", "", "on this broker address")
 	cluster := fs.String("c", "", "on every master of this cluster")
 	removeOffset := fs.Bool("r", false, "remove the group's offsets too")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "g"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" {
-		return errors.New("deleteSubGroup: -g group is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	addrs, err := e.brokerAddrs(ctx, "deleteSubGroup", *brokerAddr, *cluster)
@@ -215,14 +202,11 @@ func deleteSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 }
 
 func consumerConnection(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "consumer group (required)")
-	if err := e.parse(fs, args); err != nil {
+	group := fs.String("g", "", "consumer `group` (required)")
+	if err := e.parse(fs, args, "g"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" {
-		return errors.New("consumerConnection: -g group is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	masters, err := e.client.MasterAddrs(ctx, "")

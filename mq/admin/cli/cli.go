@@ -114,10 +114,25 @@ func printUsage(out io.Writer) {
 	}
 }
 
-// parse parses the flags and connects.
-func (e *env) parse(fs *flag.FlagSet, args []string) error {
+// parse parses the flags, checks that the required ones are set, and
+// connects. A required flag's usage names its value in backquotes.
+func (e *env) parse(fs *flag.FlagSet, args []string, required ...string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var missing []string
+	for _, name := range required {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" {
+			what, _ := flag.UnquoteUsage(f)
+			missing = append(missing, "-"+name+" "+what)
+		}
+	}
+	switch len(missing) {
+	case 0:
+	case 1:
+		return fmt.Errorf("%s: %s is required", fs.Name(), missing[0])
+	default:
+		return fmt.Errorf("%s: %s are required", fs.Name(), strings.Join(missing, ", "))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
@@ -237,13 +252,13 @@ func topicList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 }
 
 func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic name (required)")
+	topic := fs.String("t", "", "`topic` name (required)")
 	brokerAddr := fs.String("b", "", "create on this broker address")
 	cluster := fs.String("c", "", "create on every broker of this cluster")
 	read := fs.Int("r", 8, "read queue count")
 	write := fs.Int("w", 8, "write queue count")
 	perm := fs.Int("p", 6, "permission: 2 write, 4 read, 6 both")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "t"); err != nil {
 		return err
 	}
 	order := new(bool)
@@ -255,9 +270,6 @@ func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		return fmt.Errorf("updateTopic: -o %s: want true or false (ordered topic), or json or table", e.oArg)
 	}
 	defer e.close()
-	if *topic == "" {
-		return errors.New("updateTopic: -t topic is required")
-	}
 	if (*brokerAddr == "") == (*cluster == "") {
 		return errors.New("updateTopic: give exactly one of -b brokerAddr and -c cluster")
 	}
@@ -291,14 +303,11 @@ func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 }
 
 func topicStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic name (required)")
-	if err := e.parse(fs, args); err != nil {
+	topic := fs.String("t", "", "`topic` name (required)")
+	if err := e.parse(fs, args, "t"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" {
-		return errors.New("topicStatus: -t topic is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	rd, err := e.client.Route(ctx, *topic)

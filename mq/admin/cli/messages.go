@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"sort"
@@ -116,19 +115,16 @@ func parseTime(flagName, s string) (int64, error) {
 }
 
 func sendMessage(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic (required)")
-	body := fs.String("p", "", "message body (required)")
+	topic := fs.String("t", "", "`topic` (required)")
+	body := fs.String("p", "", "message `body` (required)")
 	keys := fs.String("k", "", "message keys, space-separated")
 	tags := fs.String("c", "", "message tag")
 	brokerName := fs.String("b", "", "send to this broker group")
 	queueID := fs.Int("i", -1, "send to this queue (with -b)")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "t", "p"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" || *body == "" {
-		return errors.New("sendMessage: -t topic and -p body are required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	rd, err := e.client.Route(ctx, *topic)
@@ -205,19 +201,16 @@ func (e *env) readRange(ctx context.Context, topic, brokerName string, queueID i
 }
 
 func consumeMessage(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic (required)")
+	topic := fs.String("t", "", "`topic` (required)")
 	brokerName := fs.String("b", "", "only this broker group")
 	queueID := fs.Int("i", -1, "only this queue")
 	count := fs.Int("c", 128, "at most this many messages")
 	begin := fs.String("s", "", "from this store time (Unix ms, now, or yyyy-MM-dd#HH:mm:ss:SSS)")
 	end := fs.String("e", "", "up to this store time")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "t"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" {
-		return errors.New("consumeMessage: -t topic is required")
-	}
 	offset := int64(-1)
 	if e.oArg != "" {
 		n, err := strconv.ParseInt(e.oArg, 10, 64)
@@ -244,14 +237,11 @@ func consumeMessage(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 }
 
 func queryMsgByID(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	id := fs.String("i", "", "offset message id (required)")
-	if err := e.parse(fs, args); err != nil {
+	id := fs.String("i", "", "`msgId`: offset message id (required)")
+	if err := e.parse(fs, args, "i"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *id == "" {
-		return errors.New("queryMsgById: -i msgId is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	m, err := e.client.ViewMessage(ctx, *id)
@@ -262,18 +252,15 @@ func queryMsgByID(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 }
 
 func queryMsgByKey(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic (required)")
-	key := fs.String("k", "", "key (required)")
+	topic := fs.String("t", "", "`topic` (required)")
+	key := fs.String("k", "", "`key` (required)")
 	begin := fs.String("b", "", "stored at or after (Unix ms, now, or yyyy-MM-dd#HH:mm:ss:SSS; default: the beginning)")
 	end := fs.String("e", "", "stored at or before (default: now)")
 	maxNum := fs.Int("m", 64, "at most this many messages")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "t", "k"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" || *key == "" {
-		return errors.New("queryMsgByKey: -t topic and -k key are required")
-	}
 	b, err := parseTime("-b", *begin)
 	if err != nil {
 		return fmt.Errorf("queryMsgByKey: %w", err)
@@ -295,15 +282,12 @@ func queryMsgByKey(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 }
 
 func queryMsgByUniqueKey(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	topic := fs.String("t", "", "topic (required)")
-	id := fs.String("i", "", "message id, the UNIQ_KEY (required)")
-	if err := e.parse(fs, args); err != nil {
+	topic := fs.String("t", "", "`topic` (required)")
+	id := fs.String("i", "", "`msgId`: message id, the UNIQ_KEY (required)")
+	if err := e.parse(fs, args, "t", "i"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *topic == "" || *id == "" {
-		return errors.New("queryMsgByUniqueKey: -t topic and -i msgId are required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	msgs, err := e.client.QueryByKey(ctx, *topic, *id, 32, 0, time.Now().UnixMilli(), true)
@@ -317,15 +301,12 @@ func queryMsgByUniqueKey(ctx context.Context, e *env, fs *flag.FlagSet, args []s
 }
 
 func queryMsgTraceByID(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	id := fs.String("i", "", "message id (required)")
+	id := fs.String("i", "", "`msgId`: message id (required)")
 	traceTopic := fs.String("t", "RMQ_SYS_TRACE_TOPIC", "trace topic")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "i"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *id == "" {
-		return errors.New("queryMsgTraceById: -i msgId is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	msgs, err := e.client.QueryByKey(ctx, *traceTopic, *id, 64, 0, time.Now().UnixMilli(), false)
@@ -352,15 +333,12 @@ func queryMsgTraceByID(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 }
 
 func dlqList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "consumer group (required)")
+	group := fs.String("g", "", "consumer `group` (required)")
 	count := fs.Int("c", 128, "at most this many messages")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "g"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" {
-		return errors.New("dlqList: -g group is required")
-	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	msgs, err := e.readRange(ctx, "%DLQ%"+*group, "", -1, -1, -1, -1, *count)
@@ -374,16 +352,13 @@ func dlqList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 // topic, so only that group consumes them again (the client restores the
 // original topic from RETRY_TOPIC), with a fresh reconsume count.
 func dlqResend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "consumer group (required)")
+	group := fs.String("g", "", "consumer `group` (required)")
 	id := fs.String("i", "", "only the message with this id (UNIQ_KEY or offset message id)")
 	count := fs.Int("c", 1024, "at most this many messages")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "g"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" {
-		return errors.New("dlqResend: -g group is required")
-	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	msgs, err := e.readRange(ctx, "%DLQ%"+*group, "", -1, -1, -1, -1, *count)
@@ -428,17 +403,14 @@ func dlqResend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 }
 
 func resetOffsetByTime(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	group := fs.String("g", "", "consumer group (required)")
-	topic := fs.String("t", "", "topic (required)")
-	ts := fs.String("s", "", "time: Unix ms, now, yyyy-MM-dd#HH:mm:ss:SSS, or -1 for the end (required)")
+	group := fs.String("g", "", "consumer `group` (required)")
+	topic := fs.String("t", "", "`topic` (required)")
+	ts := fs.String("s", "", "`time`: Unix ms, now, yyyy-MM-dd#HH:mm:ss:SSS, or -1 for the end (required)")
 	force := fs.Bool("f", true, "also move offsets forward (skip); false only rewinds")
-	if err := e.parse(fs, args); err != nil {
+	if err := e.parse(fs, args, "g", "t", "s"); err != nil {
 		return err
 	}
 	defer e.close()
-	if *group == "" || *topic == "" || *ts == "" {
-		return errors.New("resetOffsetByTime: -g group, -t topic and -s time are required")
-	}
 	at := int64(-1)
 	if *ts != "-1" {
 		var err error
