@@ -4,26 +4,70 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"qianlang.io/mq/acl"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 )
 
+// aclFile is the loaded plain_acl.yml; the broker re-reads it when it
+// changes, as Java does, and keeps the accounts it has when a new version
+// does not parse.
+type aclFile struct {
+	path string
+	cur  atomic.Pointer[acl.Config]
+	stat struct {
+		size int64
+		mod  time.Time
+	}
+}
+
 // loadACL reads aclConfigFile when aclEnable is on.
-func loadACL(cfg *Config) (*acl.Config, error) {
+func loadACL(cfg *Config) (*aclFile, error) {
 	if !cfg.AclEnable {
 		return nil, nil
 	}
-	data, err := os.ReadFile(cfg.AclConfigFile)
+	f := &aclFile{path: cfg.AclConfigFile}
+	if _, err := f.reload(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// reload reads the file if it changed since the last read and reports
+// whether it installed a new version.
+func (f *aclFile) reload() (bool, error) {
+	fi, err := os.Stat(f.path)
 	if err != nil {
-		return nil, fmt.Errorf("broker: aclConfigFile=%s: %w", cfg.AclConfigFile, err)
+		return false, fmt.Errorf("broker: aclConfigFile=%s: %w", f.path, err)
+	}
+	if f.cur.Load() != nil && fi.Size() == f.stat.size && fi.ModTime().Equal(f.stat.mod) {
+		return false, nil
+	}
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return false, fmt.Errorf("broker: aclConfigFile=%s: %w", f.path, err)
 	}
 	c, err := acl.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("broker: aclConfigFile=%s: %w", cfg.AclConfigFile, err)
+		return false, fmt.Errorf("broker: aclConfigFile=%s: %w", f.path, err)
 	}
-	return c, nil
+	f.cur.Store(c)
+	f.stat.size, f.stat.mod = fi.Size(), fi.ModTime()
+	return true, nil
+}
+
+// reloadACL picks up a changed plain_acl.yml.
+func (b *Broker) reloadACL() {
+	changed, err := b.acl.reload()
+	switch {
+	case err != nil:
+		b.log.Error("the ACL file changed but cannot be used; the previous accounts stay in force", "err", err)
+	case changed:
+		b.log.Info("ACL accounts reloaded", "file", b.acl.path, "accounts", len(b.acl.cur.Load().Accounts))
+	}
 }
 
 // adminCodes need an admin account.
@@ -40,16 +84,17 @@ func (b *Broker) checkAccess(c *remoting.Conn, req *remoting.Command) *remoting.
 	if b.acl == nil {
 		return nil
 	}
+	rules := b.acl.cur.Load()
 	fields := make(map[string]string, len(req.ExtFields))
 	for _, f := range req.ExtFields {
 		fields[f.Key] = f.Value
 	}
 	remote := bornHost(c).Addr()
-	acct, err := b.acl.Authenticate(acl.Request{Fields: fields, Body: req.Body, Remote: remote})
+	acct, err := rules.Authenticate(acl.Request{Fields: fields, Body: req.Body, Remote: remote})
 	if err == nil {
 		var need acl.Need
 		if need, err = accessNeed(req); err == nil {
-			err = b.acl.Authorize(acct, need)
+			err = rules.Authorize(acct, need)
 		}
 	}
 	if err != nil {

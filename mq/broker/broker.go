@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"qianlang.io/mq/acl"
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
@@ -42,7 +41,7 @@ type Broker struct {
 	sched   *scheduler
 	tx      *transactions
 	sql     sqlCache
-	acl     *acl.Config // nil: ACL off
+	acl     *aclFile // nil: ACL off
 
 	addr        string         // advertised ip:port
 	clusterProp string         // the CLUSTER property, encoded
@@ -185,9 +184,17 @@ func (b *Broker) Start() error {
 	go b.every(b.cfg.FlushConsumerOffsetInterval, nil, b.persistOffsets)
 	go b.every(b.cfg.TransactionCheckInterval, nil, b.checkTransactions)
 	b.sched.start()
+	if b.acl != nil {
+		b.wg.Add(1)
+		go b.every(aclReloadInterval, nil, b.reloadACL)
+	}
 	b.log.Info("broker started", "addr", b.addr, "cluster", b.cfg.BrokerClusterName, "namesrv", b.cfg.NamesrvAddr, "flush", b.cfg.FlushDiskType)
 	return nil
 }
+
+// aclReloadInterval is how often the broker looks for a changed
+// plain_acl.yml.
+const aclReloadInterval = 5 * time.Second
 
 // serving reports whether the broker's store takes writes through it: a
 // standalone broker always, a group member once its node runs.
