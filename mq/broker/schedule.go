@@ -182,11 +182,10 @@ func (s *scheduler) next(q queueRef, e store.CQEntry, now time.Time) (*message.M
 // nextTimer re-parks a timer message that is not yet due on the next rung,
 // as a small hop record pointing at the parked message, or delivers it.
 func (s *scheduler) nextTimer(m *message.Message, now time.Time) (*message.Message, error) {
-	props := message.ParseProperties(m.Properties)
-	at, _ := strconv.ParseInt(props[message.PropTimerDeliverMS], 10, 64)
+	at, _ := propInt(m.Properties, message.PropTimerDeliverMS)
 	ref := m.PhysicalOffset
-	if r, ok := props[message.PropTimerRef]; ok {
-		ref, _ = strconv.ParseInt(r, 10, 64)
+	if r, ok := propInt(m.Properties, message.PropTimerRef); ok {
+		ref = r
 	}
 	if rung, ok := schedule.Rung(time.UnixMilli(at).Sub(now)); ok {
 		hop := &message.Message{
@@ -224,10 +223,8 @@ func (s *scheduler) nextTimer(m *message.Message, now time.Time) (*message.Messa
 // (REAL_TOPIC and REAL_QID stay, as in Java).
 func (s *scheduler) deliverable(m *message.Message) *message.Message {
 	props := m.Properties
-	topic, _ := message.Property(props, message.PropRealTopic)
-	qid, _ := message.Property(props, message.PropRealQueueID)
-	id, err := strconv.ParseInt(qid, 10, 32)
-	if topic == "" || err != nil {
+	topic, id, ok := realQueue(props)
+	if !ok {
 		s.b.log.Error("a scheduled message has no real topic or queue; dropped", "offset", m.PhysicalOffset)
 		return nil
 	}
@@ -235,7 +232,7 @@ func (s *scheduler) deliverable(m *message.Message) *message.Message {
 		props = message.DeleteProperty(props, k)
 	}
 	out := *m
-	out.Topic, out.QueueID, out.Properties = topic, int32(id), props
+	out.Topic, out.QueueID, out.Properties = topic, id, props
 	out.QueueOffset, out.PhysicalOffset, out.StoreTimestamp = 0, 0, 0
 	out.StoreHost = s.b.storeHost
 	return &out
@@ -306,4 +303,22 @@ func timerDeliverAt(props string, now time.Time) (time.Time, bool, error) {
 		return now.Add(time.Duration(n) * p.unit), true, nil
 	}
 	return time.Time{}, false, nil
+}
+
+// realQueue reads the REAL_TOPIC and REAL_QID a parked or half message
+// carries.
+func realQueue(props string) (string, int32, bool) {
+	topic, _ := message.Property(props, message.PropRealTopic)
+	qid, ok := propInt(props, message.PropRealQueueID)
+	return topic, int32(qid), topic != "" && ok && qid >= 0 && qid <= 1<<16
+}
+
+// propInt reads an integer property.
+func propInt(props, key string) (int64, bool) {
+	v, ok := message.Property(props, key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }

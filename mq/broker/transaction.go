@@ -193,16 +193,15 @@ func (b *Broker) closeHalf(half *message.Message, outcome int64) ([]*message.Mes
 // committed is the real message of a committed half message.
 func (b *Broker) committed(half *message.Message) (*message.Message, error) {
 	p := half.Properties
-	topic, _ := message.Property(p, message.PropRealTopic)
-	qid, err := strconv.ParseInt(func() string { v, _ := message.Property(p, message.PropRealQueueID); return v }(), 10, 32)
-	if topic == "" || err != nil {
+	topic, qid, ok := realQueue(p)
+	if !ok {
 		return nil, fmt.Errorf("the prepared transaction message at %d has no real topic or queue", half.PhysicalOffset)
 	}
 	for _, k := range []string{message.PropRealTopic, message.PropRealQueueID, message.PropTranMsg, message.PropCheckTimes} {
 		p = message.DeleteProperty(p, k)
 	}
 	m := *half
-	m.Topic, m.QueueID, m.Properties = topic, int32(qid), p
+	m.Topic, m.QueueID, m.Properties = topic, qid, p
 	m.SysFlag = m.SysFlag&^message.TransactionMask | message.TransactionCommit
 	m.PreparedTransactionOffset = half.PhysicalOffset
 	m.QueueOffset, m.PhysicalOffset, m.StoreTimestamp = 0, 0, 0

@@ -124,15 +124,14 @@ func (b *Broker) checkHalf(off int64, now time.Time) (bool, error) {
 		return true, b.putSync([]*message.Message{b.opRecord(&half)})
 	}
 	wait := b.cfg.TransactionTimeOut
-	if v, ok := message.Property(half.Properties, message.PropCheckImmunity); ok {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-			wait = max(wait, time.Duration(s)*time.Second)
-		}
+	if s, ok := propInt(half.Properties, message.PropCheckImmunity); ok {
+		wait = max(wait, time.Duration(s)*time.Second)
 	}
 	if now.Sub(time.UnixMilli(half.StoreTimestamp)) < wait {
 		return false, nil
 	}
-	times, _ := strconv.Atoi(func() string { v, _ := message.Property(half.Properties, message.PropCheckTimes); return v }())
+	n, _ := propInt(half.Properties, message.PropCheckTimes)
+	times := int(n)
 	if times >= b.cfg.TransactionCheckMax {
 		return true, b.discardHalf(&half, times)
 	}
@@ -185,9 +184,8 @@ func (b *Broker) discardHalf(half *message.Message, times int) error {
 func (b *Broker) askProducer(half *message.Message, conns []*remoting.Conn) {
 	group, _ := message.Property(half.Properties, message.PropProducerGroup)
 	m := *half
-	topic, _ := message.Property(m.Properties, message.PropRealTopic)
-	qid, _ := strconv.ParseInt(func() string { v, _ := message.Property(m.Properties, message.PropRealQueueID); return v }(), 10, 32)
-	m.Topic, m.QueueID = topic, int32(qid)
+	topic, qid, _ := realQueue(m.Properties)
+	m.Topic, m.QueueID = topic, qid
 	uniq, _ := message.Property(m.Properties, message.PropUniqKey)
 	fields := remoting.Fields{
 		{Key: "tranStateTableOffset", Value: strconv.FormatInt(half.QueueOffset, 10)},
