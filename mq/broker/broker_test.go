@@ -59,6 +59,12 @@ func TestConfigValidateNamesKeyAndValue(t *testing.T) {
 		{func(c *Config) { c.BrokerIP1 = "::1" }, "brokerIP1=::1"},
 		{func(c *Config) { c.MappedFileSizeCQ = 7 }, "mappedFileSizeConsumeQueue=7"},
 		{func(c *Config) { c.MappedFileSizeCommitLog = 1024 }, "SegmentSize 1024"},
+		{func(c *Config) { c.MessageDelayLevel = "1s 5x" }, "messageDelayLevel=1s 5x"},
+		{func(c *Config) { c.TimerMaxDelay = 72 * time.Hour }, "timerMaxDelaySec=259200"},
+		{func(c *Config) { c.TimerMaxDelay = -time.Second }, "timerMaxDelaySec=-1"},
+		{func(c *Config) { c.TransactionCheckMax = 0 }, "transactionCheckMax=0"},
+		{func(c *Config) { c.TransactionCheckInterval = 0 }, "transactionCheckInterval=0"},
+		{func(c *Config) { c.AclEnable = true }, "aclConfigFile="},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()

@@ -69,7 +69,8 @@ type Config struct {
 	MessageDelayLevel              string        `conf:"messageDelayLevel"`
 	// TimerMaxDelay bounds a timer message's wait (RocketMQ 5's
 	// timerMaxDelaySec); a parked message must outlive it in the store, so
-	// it should stay below fileReservedTime.
+	// it stays below fileReservedTime. 0 (the default) means
+	// fileReservedTime less an hour.
 	TimerMaxDelay            time.Duration `conf:"timerMaxDelaySec,s"`
 	TransactionTimeOut       time.Duration `conf:"transactionTimeOut,ms"`
 	TransactionCheckInterval time.Duration `conf:"transactionCheckInterval,ms"`
@@ -167,7 +168,6 @@ func DefaultConfig() Config {
 		ChannelExpiredTimeout:          120 * time.Second,
 		FlushConsumerOffsetInterval:    5 * time.Second,
 		MessageDelayLevel:              schedule.DefaultLevels,
-		TimerMaxDelay:                  3 * 24 * time.Hour,
 		TransactionTimeOut:             6 * time.Second,
 		TransactionCheckInterval:       30 * time.Second,
 		TransactionCheckMax:            15,
@@ -256,8 +256,8 @@ func (c *Config) Validate() error {
 		"registerNameServerPeriod": c.RegisterNameServerPeriod, "registerBrokerTimeoutMills": c.RegisterBrokerTimeout,
 		"shortPollingTimeMills": c.ShortPollingTime, "channelExpiredTimeout": c.ChannelExpiredTimeout,
 		"flushConsumerOffsetInterval": c.FlushConsumerOffsetInterval,
-		"timerMaxDelaySec":            c.TimerMaxDelay, "transactionTimeOut": c.TransactionTimeOut,
-		"transactionCheckInterval": c.TransactionCheckInterval,
+		"transactionTimeOut":          c.TransactionTimeOut,
+		"transactionCheckInterval":    c.TransactionCheckInterval,
 	} {
 		if d <= 0 {
 			bad(key, d.Milliseconds(), "want a positive number of milliseconds")
@@ -265,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := schedule.ParseLevels(c.MessageDelayLevel); err != nil {
 		bad("messageDelayLevel", c.MessageDelayLevel, err.Error())
+	}
+	if c.TimerMaxDelay < 0 || c.TimerMaxDelay > 0 && c.TimerMaxDelay >= c.FileReservedTime {
+		bad("timerMaxDelaySec", int64(c.TimerMaxDelay/time.Second), fmt.Sprintf("want 0 (fileReservedTime less an hour) or a positive number of seconds below fileReservedTime (%d h): a parked timer message must outlive its wait in the CommitLog", int64(c.FileReservedTime/time.Hour)))
 	}
 	if c.TransactionCheckMax < 1 {
 		bad("transactionCheckMax", c.TransactionCheckMax, "want at least 1")
@@ -312,6 +315,17 @@ func parseDeleteWhen(s string) ([]int, error) {
 		hours = append(hours, h)
 	}
 	return hours, nil
+}
+
+// timerMax is the longest wait a timer message may ask for.
+func (c *Config) timerMax() time.Duration {
+	if c.TimerMaxDelay > 0 {
+		return c.TimerMaxDelay
+	}
+	if c.FileReservedTime > 2*time.Hour {
+		return c.FileReservedTime - time.Hour
+	}
+	return c.FileReservedTime / 2
 }
 
 // StoreOptions maps the broker keys onto the store's options (tools that

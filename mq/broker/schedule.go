@@ -255,8 +255,8 @@ func (s *scheduler) park(m *message.Message, known message.Known[string], now ti
 	if err != nil || !ok {
 		return false, err
 	}
-	if d := at.Sub(now); d > s.b.cfg.TimerMaxDelay {
-		return false, fmt.Errorf("the delivery time is %v away, beyond timerMaxDelaySec %d", d.Round(time.Second), int64(s.b.cfg.TimerMaxDelay/time.Second))
+	if d, limit := at.Sub(now), s.b.cfg.timerMax(); d > limit {
+		return false, fmt.Errorf("the delivery time is %v away, beyond timerMaxDelaySec %d", d.Round(time.Second), int64(limit/time.Second))
 	}
 	rung, ok := schedule.Rung(at.Sub(now))
 	if !ok {
