@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/mq/broker"
+	"qianlang.io/mq/message"
 	"qianlang.io/mq/mqtest"
 	"qianlang.io/mq/remoting"
 )
@@ -85,4 +86,31 @@ func TestSQL92ErrorsAreClear(t *testing.T) {
 			require.Contains(t, resp.Remark, tc.remark)
 		})
 	}
+}
+
+// A batch cannot be transactional or delayed as a whole (Java answers
+// MESSAGE_ILLEGAL); nothing of it is stored.
+func TestBatchWrapperRules(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{})
+	c.CreateTopic("BatchRules", 1)
+	cl := remoting.NewClient(remoting.ClientOptions{})
+	defer cl.Close()
+	for _, tc := range []struct {
+		name, sysFlag, props, remark string
+	}{
+		{"transactional", "4", "", "cannot be transactional"},
+		{"delayed", "0", "DELAY\x013\x02", "cannot be delayed"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := cl.Invoke(ctx, c.Brokers[0].Addr(), remoting.NewRequest(remoting.SendBatchMessage, remoting.Fields{
+			{Key: "a", Value: "pg"}, {Key: "b", Value: "BatchRules"}, {Key: "c", Value: "TBW102"}, {Key: "d", Value: "4"},
+			{Key: "e", Value: "0"}, {Key: "f", Value: tc.sysFlag}, {Key: "g", Value: "0"}, {Key: "h", Value: "0"},
+			{Key: "i", Value: tc.props}, {Key: "j", Value: "0"}, {Key: "m", Value: "true"},
+		}, message.AppendBatchItem(nil, message.BatchItem{Body: []byte("x")})))
+		cancel()
+		require.NoError(t, err, tc.name)
+		require.EqualValues(t, remoting.MessageIllegal, resp.Code, tc.name)
+		require.Contains(t, resp.Remark, tc.remark, tc.name)
+	}
+	require.Zero(t, c.Brokers[0].Store().MaxOffset("BatchRules", 0))
 }

@@ -223,6 +223,12 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (protocol.Topic
 	if h.batch && strings.HasPrefix(h.topic, RetryGroupPrefix) {
 		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be sent to retry topic %s", h.topic)
 	}
+	if h.batch && h.sysFlag&message.TransactionMask != 0 {
+		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be transactional (sysFlag %d)", h.sysFlag)
+	}
+	if d, _ := message.Property(h.properties, message.PropDelay); h.batch && d != "" && d != "0" {
+		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be delayed (DELAY=%s)", d)
+	}
 	return tc, nil
 }
 
