@@ -62,12 +62,11 @@ func (e *env) config(ctx context.Context, addr string) (map[string]string, error
 func brokerKV(ctx context.Context, e *env, fs *flag.FlagSet, args []string, name string, get func(context.Context, string) (map[string]string, error)) error {
 	brokerAddr := fs.String("b", "", "broker address")
 	cluster := fs.String("c", "", "every master of this cluster")
-	if err := e.parse(fs, args); err != nil {
+	ctx, done, err := e.start(ctx, fs, args)
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	addrs, err := e.brokerAddrs(ctx, name, *brokerAddr, *cluster)
 	if err != nil {
 		return err
@@ -85,12 +84,11 @@ func brokerKV(ctx context.Context, e *env, fs *flag.FlagSet, args []string, name
 
 func topicRoute(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	topic := fs.String("t", "", "`topic` name (required)")
-	if err := e.parse(fs, args, "t"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "t")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	rd, err := e.client.Route(ctx, *topic)
 	if err != nil {
 		return err
@@ -113,12 +111,11 @@ func topicRoute(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 func deleteTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	topic := fs.String("t", "", "`topic` name (required)")
 	cluster := fs.String("c", "", "`cluster` to delete it from (required)")
-	if err := e.parse(fs, args, "t", "c"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "t", "c")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	addrs, err := e.brokerAddrs(ctx, "deleteTopic", "", *cluster)
 	if err != nil {
 		return err
@@ -183,12 +180,11 @@ func deleteSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	brokerAddr := fs.String("b", "", "on this broker address")
 	cluster := fs.String("c", "", "on every master of this cluster")
 	removeOffset := fs.Bool("r", false, "remove the group's offsets too")
-	if err := e.parse(fs, args, "g"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "g")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	addrs, err := e.brokerAddrs(ctx, "deleteSubGroup", *brokerAddr, *cluster)
 	if err != nil {
 		return err
@@ -203,12 +199,11 @@ func deleteSubGroup(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 
 func consumerConnection(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	group := fs.String("g", "", "consumer `group` (required)")
-	if err := e.parse(fs, args, "g"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "g")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	masters, err := e.client.MasterAddrs(ctx, "")
 	if err != nil {
 		return err

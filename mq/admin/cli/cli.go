@@ -151,6 +151,16 @@ func (e *env) parse(fs *flag.FlagSet, args []string, required ...string) error {
 	return nil
 }
 
+// start parses the flags (see parse) and returns the context a command
+// runs in, bounded by the usual timeout, and what to call when it ends.
+func (e *env) start(ctx context.Context, fs *flag.FlagSet, args []string, required ...string) (context.Context, func(), error) {
+	if err := e.parse(fs, args, required...); err != nil {
+		return ctx, func() {}, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	return ctx, func() { cancel(); e.close() }, nil
+}
+
 func (e *env) close() {
 	if e.client != nil {
 		_ = e.client.Close()
@@ -187,12 +197,11 @@ type brokerRow struct {
 
 func clusterList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	cluster := fs.String("c", "", "only this cluster")
-	if err := e.parse(fs, args); err != nil {
+	ctx, done, err := e.start(ctx, fs, args)
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	ci, err := e.client.ClusterInfo(ctx)
 	if err != nil {
 		return err
@@ -232,12 +241,11 @@ func clusterList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 
 func topicList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	cluster := fs.String("c", "", "only topics of this cluster")
-	if err := e.parse(fs, args); err != nil {
+	ctx, done, err := e.start(ctx, fs, args)
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	topics, err := e.client.TopicList(ctx, *cluster)
 	if err != nil {
 		return err
@@ -304,12 +312,11 @@ func updateTopic(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 
 func topicStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	topic := fs.String("t", "", "`topic` name (required)")
-	if err := e.parse(fs, args, "t"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "t")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	rd, err := e.client.Route(ctx, *topic)
 	if err != nil {
 		return err
@@ -335,12 +342,11 @@ func topicStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 func consumerProgress(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	group := fs.String("g", "", "consumer group (omit to list all groups)")
 	topic := fs.String("t", "", "only this topic")
-	if err := e.parse(fs, args); err != nil {
+	ctx, done, err := e.start(ctx, fs, args)
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	masters, err := e.client.MasterAddrs(ctx, "")
 	if err != nil {
 		return err

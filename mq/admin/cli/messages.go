@@ -121,12 +121,11 @@ func sendMessage(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	tags := fs.String("c", "", "message tag")
 	brokerName := fs.String("b", "", "send to this broker group")
 	queueID := fs.Int("i", -1, "send to this queue (with -b)")
-	if err := e.parse(fs, args, "t", "p"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "t", "p")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	rd, err := e.client.Route(ctx, *topic)
 	if err != nil {
 		return err
@@ -238,12 +237,11 @@ func consumeMessage(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 
 func queryMsgByID(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	id := fs.String("i", "", "`msgId`: offset message id (required)")
-	if err := e.parse(fs, args, "i"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "i")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	m, err := e.client.ViewMessage(ctx, *id)
 	if err != nil {
 		return err
@@ -284,12 +282,11 @@ func queryMsgByKey(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 func queryMsgByUniqueKey(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	topic := fs.String("t", "", "`topic` (required)")
 	id := fs.String("i", "", "`msgId`: message id, the UNIQ_KEY (required)")
-	if err := e.parse(fs, args, "t", "i"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "t", "i")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	msgs, err := e.client.QueryByKey(ctx, *topic, *id, 32, 0, time.Now().UnixMilli(), true)
 	if err != nil {
 		return err
@@ -303,12 +300,11 @@ func queryMsgByUniqueKey(ctx context.Context, e *env, fs *flag.FlagSet, args []s
 func queryMsgTraceByID(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	id := fs.String("i", "", "`msgId`: message id (required)")
 	traceTopic := fs.String("t", "RMQ_SYS_TRACE_TOPIC", "trace topic")
-	if err := e.parse(fs, args, "i"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "i")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	msgs, err := e.client.QueryByKey(ctx, *traceTopic, *id, 64, 0, time.Now().UnixMilli(), false)
 	if err != nil {
 		return err
@@ -335,12 +331,11 @@ func queryMsgTraceByID(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 func dlqList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	group := fs.String("g", "", "consumer `group` (required)")
 	count := fs.Int("c", 128, "at most this many messages")
-	if err := e.parse(fs, args, "g"); err != nil {
+	ctx, done, err := e.start(ctx, fs, args, "g")
+	if err != nil {
 		return err
 	}
-	defer e.close()
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
+	defer done()
 	msgs, err := e.readRange(ctx, "%DLQ%"+*group, "", -1, -1, -1, -1, *count)
 	if err != nil {
 		return err
