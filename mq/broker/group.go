@@ -100,6 +100,7 @@ func (b *Broker) startMember() error {
 	node, err := replica.Start(replica.Options{
 		ID: self.id, Voters: voters, Store: b.store,
 		SyncFlush:     b.cfg.FlushDiskType == "SYNC_FLUSH",
+		PutTimeout:    min(b.cfg.SyncFlushTimeout, sendAnswerDeadline),
 		TickInterval:  b.cfg.DLegerHeartbeatInterval,
 		ElectionTicks: int(b.cfg.DLegerElectionTimeout / b.cfg.DLegerHeartbeatInterval),
 		Logger:        b.log,
@@ -485,6 +486,10 @@ func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Com
 		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s is shutting down", b.addr)
 	case errors.Is(err, replica.ErrStopped):
 		return req.Errorf(remoting.ServiceNotAvailable, "service not available now: broker %s left its group after a storage failure", b.addr)
+	case errors.Is(err, replica.ErrCommitTimeout):
+		return req.Errorf(remoting.FlushSlaveTimeout, "group %s did not confirm the message within %v; it may or may not be stored", b.cfg.DLegerGroup, min(b.cfg.SyncFlushTimeout, sendAnswerDeadline))
+	case errors.Is(err, replica.ErrProposeTimeout):
+		return req.Errorf(remoting.SystemBusy, "[REPLICATION]broker busy: group %s could not take the message within %v; it is not stored", b.cfg.DLegerGroup, min(b.cfg.SyncFlushTimeout, sendAnswerDeadline))
 	}
 	return nil
 }

@@ -106,12 +106,17 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	if resp != nil {
 		return resp
 	}
-	msgs, uniq, resp := b.buildMessages(c, req, &h, tc)
+	ps := &pendingSend{b: b, c: c, req: req, topic: h.topic, queueID: h.queueID, group: h.producerGroup}
+	msgs, uniq, resp := b.buildMessages(c, req, &h, tc, ps)
 	if resp != nil {
 		return resp
 	}
-	ps := &pendingSend{b: b, c: c, req: req, msgs: msgs, topic: h.topic, uniq: uniq, queueID: h.queueID, group: h.producerGroup}
-	ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
+	ps.msgs, ps.uniq = msgs, uniq
+	if b.member == nil {
+		// A group bounds the wait itself (replica PutTimeout), without a
+		// timer per send.
+		ps.timer = time.AfterFunc(min(b.cfg.SyncFlushTimeout, sendAnswerDeadline), ps.timeout)
+	}
 	b.put(msgs, ps.done)
 	return nil
 }
@@ -123,11 +128,18 @@ type pendingSend struct {
 	req      *remoting.Command
 	msgs     []*message.Message
 	topic    string
-	uniq     string // the single message's UNIQ_KEY
-	queueID  int32  // the queue the client chose (a parked message is elsewhere)
-	group    string // the producer group
-	timer    *time.Timer
+	uniq     string      // the single message's UNIQ_KEY
+	queueID  int32       // the queue the client chose (a parked message is elsewhere)
+	group    string      // the producer group
+	timer    *time.Timer // nil in a group
 	answered atomic.Bool
+
+	// A single message, and its answer, live here rather than in
+	// allocations of their own.
+	one    [1]*message.Message
+	msg    message.Message
+	resp   remoting.Command
+	fields [6]remoting.Field
 }
 
 // timeout answers Java's FLUSH_DISK_TIMEOUT when the store is late: the
@@ -142,7 +154,9 @@ func (p *pendingSend) timeout() {
 // done is the store's completion callback. The store has copied the
 // bodies, so the request's frame buffer can be reused.
 func (p *pendingSend) done(err error) {
-	p.timer.Stop()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 	if !p.answered.CompareAndSwap(false, true) {
 		p.req.Release()
 		return
@@ -167,7 +181,7 @@ func (p *pendingSend) done(err error) {
 	if p.req.Code == remoting.SendReplyMessage || p.req.Code == remoting.SendReplyMessageV2 {
 		b.pushReply(p.msgs[0], p.group)
 	}
-	p.c.RespondQueued(p.req, b.sendResponse(p.req, p.msgs, p.uniq, p.queueID))
+	p.c.RespondQueued(p.req, b.sendResponse(p))
 	b.kickLater(p.c)
 }
 
@@ -261,7 +275,7 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (protocol.TopicConfig, bool, err
 
 // buildMessages turns the request into stored messages, or an error
 // response. For a single message it also returns its UNIQ_KEY.
-func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendHeader, tc protocol.TopicConfig) ([]*message.Message, string, *remoting.Command) {
+func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendHeader, tc protocol.TopicConfig, ps *pendingSend) ([]*message.Message, string, *remoting.Command) {
 	base := message.Message{
 		Topic: h.topic, QueueID: h.queueID, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 		BornHost: bornHost(c), StoreHost: b.storeHost, ReconsumeTimes: h.reconsumeTimes,
@@ -270,10 +284,11 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 		base.SysFlag |= message.FlagMultiTags
 	}
 	if !h.batch {
-		m := base
+		m := &ps.msg
+		*m = base
 		m.Flag, m.Body, m.Properties = h.flag, req.Body, h.properties
 		known := message.ScanKnown(m.Properties)
-		if resp := b.checkMessage(req, &m, known); resp != nil {
+		if resp := b.checkMessage(req, m, known); resp != nil {
 			return nil, "", resp
 		}
 		uniq := known.UniqKey
@@ -282,13 +297,14 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 			m.Properties += message.PropUniqKey + "\x01" + uniq + "\x02"
 		}
 		m.Properties = b.withCluster(m.Properties, known.HasCluster)
-		if isTransactional(&m, known) {
-			return []*message.Message{b.makeHalf(c, &m, uniq)}, uniq, nil
+		if isTransactional(m, known) {
+			return []*message.Message{b.makeHalf(c, m, uniq)}, uniq, nil
 		}
-		if _, err := b.sched.park(&m, known, time.Now()); err != nil {
+		if _, err := b.sched.park(m, known, time.Now()); err != nil {
 			return nil, "", req.Errorf(remoting.MessageIllegal, "%v", err)
 		}
-		return []*message.Message{&m}, uniq, nil
+		ps.one[0] = m
+		return ps.one[:], uniq, nil
 	}
 	items, err := message.DecodeBatch(req.Body)
 	if err != nil {
@@ -358,8 +374,10 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
 }
 
-func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, uniq string, queueID int32) *remoting.Command {
-	resp := req.Response(remoting.Success, "")
+func (b *Broker) sendResponse(p *pendingSend) *remoting.Command {
+	req, msgs := p.req, p.msgs
+	resp := &p.resp
+	req.ResponseTo(resp, remoting.Success, "")
 	var msgID string
 	if len(msgs) == 1 {
 		msgID = message.OffsetMsgID(b.storeHost, msgs[0].PhysicalOffset)
@@ -370,13 +388,14 @@ func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, un
 		}
 		msgID = strings.Join(ids, ",")
 	}
-	resp.ExtFields = remoting.Fields{
+	p.fields = [...]remoting.Field{
 		{Key: "msgId", Value: msgID},
-		{Key: "queueId", Value: strconv.Itoa(int(queueID))},
+		{Key: "queueId", Value: strconv.Itoa(int(p.queueID))},
 		{Key: "queueOffset", Value: strconv.FormatInt(msgs[0].QueueOffset, 10)},
-		{Key: "transactionId", Value: uniq},
+		{Key: "transactionId", Value: p.uniq},
 		{Key: "MSG_REGION", Value: "DefaultRegion"},
 		{Key: "TRACE_ON", Value: "true"},
 	}
+	resp.ExtFields = p.fields[:]
 	return resp
 }

@@ -134,7 +134,7 @@ type Command struct {
 	// its response is written in (SerializeJSON or SerializeRocketMQ).
 	Serialize byte
 
-	frame []byte // pooled buffer holding the body; see Release
+	frame *[]byte // pooled buffer holding the body; see Release
 }
 
 // NewRequest returns a request with code; the opaque is set when it is sent.
@@ -151,7 +151,15 @@ func (c *Command) IsOneway() bool { return c.Flag&FlagOneway != 0 }
 
 // Response returns a response to c with the given code and remark.
 func (c *Command) Response(code int32, remark string) *Command {
-	return &Command{
+	r := new(Command)
+	c.ResponseTo(r, code, remark)
+	return r
+}
+
+// ResponseTo makes r a response to c, as Response does, in place (a hot
+// path keeps r inside a larger allocation).
+func (c *Command) ResponseTo(r *Command, code int32, remark string) {
+	*r = Command{
 		Code:      code,
 		Language:  LanguageGo,
 		Version:   Version,

@@ -57,9 +57,10 @@ func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
 	if n < 4 {
 		return nil, fmt.Errorf("%w: length %d", ErrBadFrame, n)
 	}
-	buf := getFrameBuf(int(n))
+	ref := getFrameBuf(int(n))
+	buf := *ref
 	if _, err := io.ReadFull(r, buf); err != nil {
-		putFrameBuf(buf)
+		putFrameBuf(ref)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -67,10 +68,10 @@ func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
 	}
 	c, err := DecodeFrame(buf)
 	if err != nil {
-		putFrameBuf(buf)
+		putFrameBuf(ref)
 		return nil, err
 	}
-	c.frame = buf
+	c.frame = ref
 	return c, nil
 }
 
@@ -85,25 +86,32 @@ const (
 
 var framePools [maxPooledShift + 1]sync.Pool
 
-func getFrameBuf(n int) []byte {
-	shift := bits.Len(uint(n - 1))
-	if shift > maxPooledShift {
-		return make([]byte, n)
+// getFrameBuf returns a buffer of n bytes. The pools hold pointers, which
+// travel with the buffer (Command.frame), so putting one back allocates
+// nothing.
+func getFrameBuf(n int) *[]byte {
+	shift := max(bits.Len(uint(n-1)), minPooledShift)
+	if shift <= maxPooledShift {
+		if p, ok := framePools[shift].Get().(*[]byte); ok {
+			*p = (*p)[:n]
+			return p
+		}
 	}
-	shift = max(shift, minPooledShift)
-	if p, ok := framePools[shift].Get().(*[]byte); ok {
-		return (*p)[:n]
+	size := n
+	if shift <= maxPooledShift {
+		size = 1 << shift
 	}
-	return make([]byte, n, 1<<shift)
+	b := make([]byte, n, size)
+	return &b
 }
 
-func putFrameBuf(b []byte) {
-	c := cap(b)
+func putFrameBuf(p *[]byte) {
+	c := cap(*p)
 	shift := bits.Len(uint(c)) - 1
 	if c != 1<<shift || shift < minPooledShift || shift > maxPooledShift {
 		return
 	}
-	framePools[shift].Put(&b)
+	framePools[shift].Put(p)
 }
 
 // Release returns the command's frame buffer for reuse. The caller must

@@ -54,13 +54,13 @@ func TestFrameBuffersAreReused(t *testing.T) {
 	raw := AppendFrame(nil, &Command{Code: 1, Body: bytes.Repeat([]byte("b"), 700)})
 	c, err := ReadFrame(bytes.NewReader(raw), 0)
 	require.NoError(t, err)
-	require.Equal(t, 1024, cap(c.frame))
+	require.Equal(t, 1024, cap(*c.frame))
 	c.Release()
 	require.Nil(t, c.Body)
 	c.Release() // idempotent
 	for _, n := range []int{1, 511, 512, 513, 65536, 65537} {
 		b := getFrameBuf(n)
-		require.Len(t, b, n)
+		require.Len(t, *b, n)
 		putFrameBuf(b)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzDecodeFrame feeds arbitrary bytes to the frame reader: it must never
@@ -62,5 +64,30 @@ func FuzzDecodeJSONHeader(f *testing.F) {
 		if back.Code != c.Code || back.Opaque != c.Opaque || len(back.ExtFields) != len(c.ExtFields) {
 			t.Fatalf("round trip changed the header: %+v vs %+v", c, back)
 		}
+	})
+}
+
+// FuzzJSONHeaderFastPath checks the one-pass decoder against the general
+// parser: whatever it accepts, the general parser accepts and decodes to
+// the same header.
+func FuzzJSONHeaderFastPath(f *testing.F) {
+	f.Add([]byte(`{"code":10,"language":"GO","version":317,"opaque":12,"flag":0,"remark":"","extFields":{"topic":"T","properties":"UNIQ_KEY\u0001A\u0002"}}`))
+	f.Add([]byte(`{"code":-2147483648,"extFields":null,"remark":null,"serializeTypeCurrentRPC":"JSON","x":true,"y":-1}`))
+	f.Add([]byte(`{"code":2147483648,"extFields":{"a":1}}`))
+	f.Add([]byte(`{"opaque":1e3,"flag":01,"remark":"\ud83d\ude00"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast Command
+		fh := fastHeader{s: string(data)}
+		if !fh.decode(&fast) {
+			return
+		}
+		p := jsonParser{data: string(data)}
+		var slow Command
+		err := p.object(func(key string) error { return p.headerField(key, &slow) })
+		p.skipSpace()
+		if err != nil || p.pos != len(p.data) {
+			t.Fatalf("fast path accepted %q, the general parser refuses it: %v", data, err)
+		}
+		require.Equal(t, slow, fast)
 	})
 }

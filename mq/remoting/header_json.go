@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -100,7 +101,13 @@ func appendJSONString(dst []byte, s string) []byte {
 // escapes are substrings of it, so a typical header costs a handful of
 // allocations.
 func decodeJSONHeader(data []byte, c *Command) error {
-	p := jsonParser{data: string(data)}
+	s := string(data)
+	f := fastHeader{s: s}
+	if f.decode(c) {
+		return nil
+	}
+	*c = Command{Serialize: c.Serialize}
+	p := jsonParser{data: s}
 	if err := p.object(func(key string) error { return p.headerField(key, c) }); err != nil {
 		return err
 	}
@@ -346,20 +353,25 @@ func (p *jsonParser) str() (string, error) {
 }
 
 func (p *jsonParser) unescape(start int) (string, error) {
-	out := make([]byte, 0, 2*(p.pos-start)+16)
-	out = append(out, p.data[start:p.pos]...)
+	// A Builder's String does not copy: one allocation per string.
+	var out strings.Builder
+	out.Grow(p.rawStringEnd() - start) // unescaping never lengthens a string
+	out.WriteString(p.data[start:p.pos])
 	for p.pos < len(p.data) {
+		// Copy the run up to the next quote, backslash or control
+		// character at once.
+		if n := plainPrefix(p.data[p.pos:], false); n > 0 {
+			out.WriteString(p.data[p.pos : p.pos+n])
+			p.pos += n
+			continue
+		}
 		c := p.data[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return string(out), nil
+			return out.String(), nil
 		case c < 0x20:
 			return "", p.errorf("control character in string")
-		case c != '\\':
-			out = append(out, c)
-			p.pos++
-			continue
 		}
 		if p.pos+1 >= len(p.data) {
 			return "", p.errorf("unterminated escape")
@@ -368,28 +380,44 @@ func (p *jsonParser) unescape(start int) (string, error) {
 		p.pos += 2
 		switch e {
 		case '"', '\\', '/':
-			out = append(out, e)
+			out.WriteByte(e)
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r, err := p.unicodeEscape()
 			if err != nil {
 				return "", err
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 		default:
 			return "", p.errorf("bad escape \\%c", e)
 		}
 	}
 	return "", p.errorf("unterminated string")
+}
+
+// rawStringEnd returns the offset of the quote closing the string p is in
+// (p.pos within it, not inside an escape), or the end of the data.
+func (p *jsonParser) rawStringEnd() int {
+	for i := p.pos; i < len(p.data); {
+		k := strings.IndexAny(p.data[i:], `"\\`)
+		if k < 0 {
+			break
+		}
+		if p.data[i+k] == '"' {
+			return i + k
+		}
+		i += k + 2
+	}
+	return len(p.data)
 }
 
 // unicodeEscape decodes the XXXX of \uXXXX (already past "\u"), joining

@@ -2,7 +2,9 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,13 +32,19 @@ type testGroup struct {
 	nodes  map[uint64]*Node
 	trs    map[uint64]*TCP
 	cut    sync.Map // uint64 → true: member isolated
+	// Options for members started from now on.
+	putTimeout    time.Duration
+	electionTicks int
 }
 
 var voters = []uint64{1, 2, 3}
 
-func newTestGroup(t *testing.T, syncFlush bool) *testGroup {
+func newTestGroup(t *testing.T, syncFlush bool, opts ...func(*testGroup)) *testGroup {
 	g := &testGroup{t: t, sync: syncFlush, addrs: map[uint64]string{}, fs: map[uint64]*vfs.MemFS{},
 		stores: map[uint64]*store.Store{}, nodes: map[uint64]*Node{}, trs: map[uint64]*TCP{}}
+	for _, o := range opts {
+		o(g)
+	}
 	lns := map[uint64]net.Listener{}
 	for _, id := range voters {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -87,7 +95,7 @@ func (g *testGroup) start(id uint64, ln net.Listener) {
 	g.stores[id] = st
 	n, err := Start(Options{
 		ID: id, Voters: voters, Store: st, SyncFlush: g.sync,
-		TickInterval: 20 * time.Millisecond, ElectionTicks: 10,
+		TickInterval: 20 * time.Millisecond, ElectionTicks: cmp.Or(g.electionTicks, 10), PutTimeout: g.putTimeout,
 		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
 			tr, err := ListenTCP(TCPOptions{Self: id, Listener: ln, Peers: g.addrs, Deliver: deliver, Unreachable: unreachable})
 			if err == nil {
@@ -458,4 +466,33 @@ func TestGroupAsyncPowerLossOfAFollowerLeavesTheGroupGoing(t *testing.T) {
 		return s.Role == Stopped || s.Applied >= g.nodes[leadID].Status().Applied
 	}, 10*time.Second, 10*time.Millisecond)
 	t.Logf("after the power cut the follower is %v (err %v)", g.nodes[f].Status().Role, g.nodes[f].Err())
+}
+
+func TestGroupPutsWithoutQuorumTimeOut(t *testing.T) {
+	// A long election timeout keeps the cut-off leader leading for
+	// seconds, so only the put timeout can answer its puts.
+	g := newTestGroup(t, false, func(g *testGroup) { g.putTimeout, g.electionTicks = 60*time.Millisecond, 150 })
+	g.putAll(0, 10)
+	lead := g.leader()
+	id := lead.Status().ID
+	g.cut.Store(id, true)
+
+	errs := make(chan error, 20)
+	for i := range 20 {
+		lead.Put([]*message.Message{testMsg(1000 + i)}, func(err error) { errs <- err })
+	}
+	for range 20 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrCommitTimeout) && !errors.Is(err, ErrProposeTimeout) {
+				t.Fatalf("a put without quorum ended with %v, want a timeout", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a put without quorum was never answered")
+		}
+	}
+	require.Equal(t, Leader, lead.Status().Role, "the leader stepped down before the puts timed out")
+	g.cut.Delete(id)
+	g.putAll(20, 10)
+	g.check()
 }

@@ -30,6 +30,12 @@ var (
 	ErrClosed = errors.New("replica: closed")
 	// ErrStopped: the member stopped after a storage failure.
 	ErrStopped = errors.New("replica: stopped after a storage failure")
+	// ErrCommitTimeout: the put was proposed but not committed within
+	// PutTimeout. It may still be committed.
+	ErrCommitTimeout = errors.New("replica: not committed in time; it may or may not be stored")
+	// ErrProposeTimeout: the put waited PutTimeout without being proposed
+	// (the group commits nothing); it is not stored.
+	ErrProposeTimeout = errors.New("replica: not proposed in time; not stored")
 )
 
 // Role is a member's part in its group.
@@ -73,6 +79,20 @@ type Options struct {
 	ElectionTicks int
 	// MaxEntryBytes bounds the records the leader packs into one entry.
 	MaxEntryBytes int
+	// MaxPipeline is how many proposals the leader keeps uncommitted
+	// before it lets new puts gather for the next one (4 by default;
+	// negative: no limit). Puts that arrive while the pipeline is full
+	// wait for the oldest proposal to commit, or until MaxEntryBytes of
+	// them are waiting, and then go out together in one entry: under
+	// load every replication round trip carries everything that arrived
+	// during the previous one, so the cost of a round trip (writes,
+	// transport frames, wake-ups) is shared by more messages; a lone put
+	// never waits.
+	MaxPipeline int
+	// PutTimeout bounds how long a put waits for its outcome: older puts
+	// fail with ErrProposeTimeout or ErrCommitTimeout, checked every tick
+	// (0: they wait as long as it takes).
+	PutTimeout time.Duration
 	// RecentBytes is how much of the newest log raft reads back from
 	// memory instead of the CommitLog (32 MiB by default).
 	RecentBytes int
@@ -103,6 +123,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxEntryBytes == 0 {
 		o.MaxEntryBytes = 1 << 20
+	}
+	if o.MaxPipeline == 0 {
+		o.MaxPipeline = 4
 	}
 	if o.RecentBytes == 0 {
 		o.RecentBytes = 32 << 20
@@ -142,6 +165,7 @@ type put struct {
 
 // proposal is one entry this leader proposed.
 type proposal struct {
+	at   time.Time // when it was proposed
 	puts []*put
 	msgs []*message.Message // every message of puts, in record order
 	next int                // the next record AppendEntries reports
@@ -164,8 +188,10 @@ type Node struct {
 	ctlc     chan func()
 	propWake chan struct{}
 
-	pmu     sync.Mutex
-	pending []*put // guarded by pmu
+	pmu          sync.Mutex
+	pending      []*put    // guarded by pmu
+	pendingBytes int       // guarded by pmu: the message bytes in pending
+	pendingSince time.Time // guarded by pmu: when the oldest pending put came
 
 	inflight map[uint64]*proposal // by entry index; driver goroutine only
 	role     Role                 // driver goroutine only
@@ -290,8 +316,16 @@ func (n *Node) enqueue(p *put) {
 			return
 		}
 	}
+	size := len(p.meta)
+	for _, m := range p.msgs {
+		size += len(m.Body) + len(m.Properties)
+	}
 	n.pmu.Lock()
+	if len(n.pending) == 0 && n.o.PutTimeout > 0 {
+		n.pendingSince = time.Now()
+	}
 	n.pending = append(n.pending, p)
+	n.pendingBytes += size
 	n.pmu.Unlock()
 	select {
 	case n.propWake <- struct{}{}:
@@ -373,8 +407,9 @@ func (n *Node) run() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-tick.C:
+		case now := <-tick.C:
 			n.rn.Tick()
+			n.expire(now)
 		case m := <-n.recvc:
 			n.step(m)
 			for i := 0; i < 256; i++ {
@@ -396,13 +431,31 @@ func (n *Node) run() {
 			n.failAll(ErrClosed)
 			return
 		}
-		for n.rn.HasReady() {
-			if err := n.handleReady(n.rn.Ready()); err != nil {
-				n.stopOnFailure(err)
-				return
+		for {
+			for n.rn.HasReady() {
+				if err := n.handleReady(n.rn.Ready()); err != nil {
+					n.stopOnFailure(err)
+					return
+				}
 			}
+			// A commit may have made room in the pipeline for puts that
+			// gathered meanwhile.
+			if !n.gathered() {
+				break
+			}
+			n.propose()
 		}
 	}
+}
+
+// gathered reports whether puts wait that the pipeline now has room for.
+func (n *Node) gathered() bool {
+	if n.role != Leader || n.pipelineFull() {
+		return false
+	}
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	return len(n.pending) > 0
 }
 
 func (n *Node) step(m pb.Message) {
@@ -411,11 +464,26 @@ func (n *Node) step(m pb.Message) {
 	}
 }
 
-// propose packs the pending puts into entries and proposes them.
+// pipelineFull reports whether the leader should let puts gather: it has
+// MaxPipeline proposals uncommitted and less than an entry's worth waits.
+func (n *Node) pipelineFull() bool {
+	if n.o.MaxPipeline < 0 || len(n.inflight) < n.o.MaxPipeline || n.role != Leader {
+		return false
+	}
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	return n.pendingBytes < n.o.MaxEntryBytes
+}
+
+// propose packs the pending puts into entries and proposes them, unless
+// the pipeline is full; apply proposes again when a proposal commits.
 func (n *Node) propose() {
+	if n.pipelineFull() {
+		return
+	}
 	n.pmu.Lock()
 	puts := n.pending
-	n.pending = nil
+	n.pending, n.pendingBytes = nil, 0
 	n.pmu.Unlock()
 	if len(puts) == 0 {
 		return
@@ -427,7 +495,8 @@ func (n *Node) propose() {
 		n.completed()
 		return
 	}
-	now := time.Now().UnixMilli()
+	at := time.Now()
+	now := at.UnixMilli()
 	// Group the puts into entries of at most MaxEntryBytes, then encode
 	// each entry into a buffer of its exact size.
 	var ents []pb.Entry
@@ -452,7 +521,7 @@ func (n *Node) propose() {
 		if p.meta != nil {
 			seal()
 			ents = append(ents, pb.Entry{Data: append([]byte{byte(store.EntryMeta)}, p.meta...)})
-			props = append(props, &proposal{puts: []*put{p}})
+			props = append(props, &proposal{at: at, puts: []*put{p}})
 			continue
 		}
 		psize := 0
@@ -463,7 +532,7 @@ func (n *Node) propose() {
 			seal()
 		}
 		if cur == nil {
-			cur, size = &proposal{}, 1
+			cur, size = &proposal{at: at}, 1
 		}
 		size += psize
 		cur.puts = append(cur.puts, p)
@@ -659,6 +728,38 @@ func (n *Node) softState(ss *raft.SoftState) {
 	}
 }
 
+// expire fails the puts older than PutTimeout: proposed ones that have not
+// committed (they may still commit; nobody waits for them any more) and
+// waiting ones the leader could not propose.
+func (n *Node) expire(now time.Time) {
+	if n.o.PutTimeout <= 0 {
+		return
+	}
+	limit := now.Add(-n.o.PutTimeout)
+	expired := 0
+	for idx, p := range n.inflight {
+		if p.at.Before(limit) {
+			delete(n.inflight, idx)
+			p.fail(ErrCommitTimeout)
+			expired += len(p.puts)
+		}
+	}
+	var stale []*put
+	n.pmu.Lock()
+	if len(n.pending) > 0 && n.pendingSince.Before(limit) {
+		stale = n.pending
+		n.pending, n.pendingBytes = nil, 0
+	}
+	n.pmu.Unlock()
+	for _, p := range stale {
+		p.done(ErrProposeTimeout)
+	}
+	if expired+len(stale) > 0 {
+		n.log.Warn("puts timed out", "uncommitted", expired, "unproposed", len(stale), "timeout", n.o.PutTimeout)
+		n.completed()
+	}
+}
+
 // failInflight fails the proposed puts not yet completed.
 func (n *Node) failInflight(err error) {
 	for idx, p := range n.inflight {
@@ -672,7 +773,7 @@ func (n *Node) failAll(err error) {
 	n.failInflight(err)
 	n.pmu.Lock()
 	puts := n.pending
-	n.pending = nil
+	n.pending, n.pendingBytes = nil, 0
 	n.pmu.Unlock()
 	for _, p := range puts {
 		p.done(err)
