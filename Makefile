@@ -49,7 +49,7 @@ test: fmt-check vet test-unit test-integration
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
-	cd mq && for t in FuzzDecodeFrame FuzzDecodeJSONHeader; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./remoting || exit 1; done
+	cd mq && for t in FuzzDecodeFrame FuzzDecodeJSONHeader FuzzJSONHeaderFastPath; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./remoting || exit 1; done
 	cd mq && for t in FuzzDecodeRecord FuzzDecodeBatch; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./message || exit 1; done
 	cd mq && for t in FuzzDecodeEntry FuzzScanSegment; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./store || exit 1; done
 	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzReadFrame$$ -fuzztime=$(FUZZTIME) ./replica || exit 1
