@@ -80,7 +80,7 @@ type Options struct {
 	// MaxEntryBytes bounds the records the leader packs into one entry.
 	MaxEntryBytes int
 	// MaxPipeline is how many proposals the leader keeps uncommitted
-	// before it lets new puts gather for the next one (4 by default;
+	// before it lets new puts gather for the next one (2 by default;
 	// negative: no limit). Puts that arrive while the pipeline is full
 	// wait for the oldest proposal to commit, or until MaxEntryBytes of
 	// them are waiting, and then go out together in one entry: under
@@ -125,7 +125,7 @@ func (o *Options) fill() {
 		o.MaxEntryBytes = 1 << 20
 	}
 	if o.MaxPipeline == 0 {
-		o.MaxPipeline = 4
+		o.MaxPipeline = 2
 	}
 	if o.RecentBytes == 0 {
 		o.RecentBytes = 32 << 20
