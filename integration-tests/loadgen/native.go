@@ -104,6 +104,7 @@ func (s *nativeSender) Send(bodies [][]byte, done func(error)) error {
 	return cn.InvokeAsync(req, 10*time.Second, func(resp *remoting.Command, err error) {
 		if err == nil {
 			err = resp.AsError()
+			resp.Release() // nothing keeps the answer: its buffer goes back to the pool
 		}
 		done(err)
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,6 +269,12 @@ func (s *scheduler) park(m *message.Message, known message.Known[string], now ti
 	m.Properties = message.SetProperty(m.Properties, message.PropTimerDeliverMS, strconv.FormatInt(at.UnixMilli(), 10))
 	s.parkIn(m, TimerTopic, int32(rung), now.Add(schedule.Rungs[rung]))
 	return true, nil
+}
+
+// mayPark is a quick test for the properties park acts on, so a plain
+// send skips looking up three timer properties one by one.
+func mayPark(m *message.Message, known message.Known[string]) bool {
+	return known.Delay != "" || strings.Contains(m.Properties, "TIMER_")
 }
 
 func (s *scheduler) parkIn(m *message.Message, topic string, queueID int32, due time.Time) {

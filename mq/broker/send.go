@@ -2,6 +2,8 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -31,57 +33,155 @@ type sendHeader struct {
 	batch          bool
 }
 
-// v2Keys maps the short keys of SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE.
-var v2Keys = map[string]string{
-	"a": "producerGroup", "b": "topic", "c": "defaultTopic", "d": "defaultTopicQueueNums", "e": "queueId",
-	"f": "sysFlag", "g": "bornTimestamp", "h": "flag", "i": "properties", "j": "reconsumeTimes",
-	"k": "unitMode", "l": "maxReconsumeTimes", "m": "batch", "n": "brokerName",
+// The fields of a send header, in the order of sendFieldNames.
+const (
+	sfGroup = iota
+	sfTopic
+	sfDefaultTopic
+	sfDefaultQueues
+	sfQueueID
+	sfSysFlag
+	sfBorn
+	sfFlag
+	sfProps
+	sfReconsume
+	sfBatch
+	sfCount
+)
+
+// sendFieldNames are the long (V1) names, which errors use for both forms.
+var sendFieldNames = [sfCount]string{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId",
+	"sysFlag", "bornTimestamp", "flag", "properties", "reconsumeTimes", "batch"}
+
+// sendFieldLong and sendFieldShort number the keys of SEND_MESSAGE (V1)
+// and of SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE; -1 for keys a send ignores.
+func sendFieldLong(k string) int {
+	switch k {
+	case "producerGroup":
+		return sfGroup
+	case "topic":
+		return sfTopic
+	case "defaultTopic":
+		return sfDefaultTopic
+	case "defaultTopicQueueNums":
+		return sfDefaultQueues
+	case "queueId":
+		return sfQueueID
+	case "sysFlag":
+		return sfSysFlag
+	case "bornTimestamp":
+		return sfBorn
+	case "flag":
+		return sfFlag
+	case "properties":
+		return sfProps
+	case "reconsumeTimes":
+		return sfReconsume
+	case "batch":
+		return sfBatch
+	}
+	return -1
 }
 
-func parseSendHeader(req *remoting.Command) (sendHeader, error) {
-	f := req.ExtFields
-	if _, v1 := f.Get("topic"); !v1 {
-		long := make(remoting.Fields, 0, len(f))
-		for _, kv := range f {
-			if k, ok := v2Keys[kv.Key]; ok {
-				long = append(long, remoting.Field{Key: k, Value: kv.Value})
-			}
+func sendFieldShort(k string) int {
+	if len(k) == 1 && k[0] >= 'a' && k[0] <= 'm' {
+		return [...]int{sfGroup, sfTopic, sfDefaultTopic, sfDefaultQueues, sfQueueID, sfSysFlag, sfBorn, sfFlag, sfProps, sfReconsume, -1, -1, sfBatch}[k[0]-'a']
+	}
+	return -1
+}
+
+// sendFields holds a send header's values by field, the first of each key.
+type sendFields struct {
+	v    [sfCount]string
+	seen [sfCount]bool
+}
+
+func (f *sendFields) set(id int, v string) {
+	if id >= 0 && !f.seen[id] {
+		f.v[id], f.seen[id] = v, true
+	}
+}
+
+func (f *sendFields) required(id int) (string, error) {
+	if f.v[id] == "" {
+		return "", fmt.Errorf("%w: %s", remoting.ErrMissingField, sendFieldNames[id])
+	}
+	return f.v[id], nil
+}
+
+func (f *sendFields) int64(id int, def int64, optional bool) (int64, error) {
+	if !f.seen[id] || (optional && f.v[id] == "") {
+		if optional {
+			return def, nil
 		}
-		f = long
+		return 0, fmt.Errorf("%w: %s", remoting.ErrMissingField, sendFieldNames[id])
+	}
+	n, err := strconv.ParseInt(f.v[id], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q", remoting.ErrBadField, sendFieldNames[id], f.v[id])
+	}
+	return n, nil
+}
+
+func (f *sendFields) int32(id int) (int32, error) {
+	n, err := f.int64(id, 0, false)
+	if err != nil {
+		return 0, err
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("%w: %s=%d out of range", remoting.ErrBadField, sendFieldNames[id], n)
+	}
+	return int32(n), nil
+}
+
+// parseSendHeader reads a send header in one pass over its fields: the
+// long form when it has "topic", else the short one.
+func parseSendHeader(req *remoting.Command) (sendHeader, error) {
+	var long, short sendFields
+	for _, kv := range req.ExtFields {
+		long.set(sendFieldLong(kv.Key), kv.Value)
+		short.set(sendFieldShort(kv.Key), kv.Value)
+	}
+	f := &long
+	if !long.seen[sfTopic] {
+		f = &short
 	}
 	var h sendHeader
 	var err error
-	if h.producerGroup, err = f.Required("producerGroup"); err != nil {
+	if h.producerGroup, err = f.required(sfGroup); err != nil {
 		return h, err
 	}
-	if h.topic, err = f.Required("topic"); err != nil {
+	if h.topic, err = f.required(sfTopic); err != nil {
 		return h, err
 	}
-	h.defaultTopic = f.Str("defaultTopic")
-	n, err := f.Int64Or("defaultTopicQueueNums", 4)
+	h.defaultTopic = f.v[sfDefaultTopic]
+	n, err := f.int64(sfDefaultQueues, 4, true)
 	if err != nil {
 		return h, err
 	}
 	h.defaultQueues = int(n)
-	if h.queueID, err = f.Int32("queueId"); err != nil {
+	if h.queueID, err = f.int32(sfQueueID); err != nil {
 		return h, err
 	}
-	if h.sysFlag, err = f.Int32("sysFlag"); err != nil {
+	if h.sysFlag, err = f.int32(sfSysFlag); err != nil {
 		return h, err
 	}
-	if h.bornTimestamp, err = f.Int64("bornTimestamp"); err != nil {
+	if h.bornTimestamp, err = f.int64(sfBorn, 0, false); err != nil {
 		return h, err
 	}
-	if h.flag, err = f.Int32("flag"); err != nil {
+	if h.flag, err = f.int32(sfFlag); err != nil {
 		return h, err
 	}
-	h.properties = f.Str("properties")
-	rt, err := f.Int64Or("reconsumeTimes", 0)
+	h.properties = f.v[sfProps]
+	rt, err := f.int64(sfReconsume, 0, true)
 	if err != nil {
 		return h, err
 	}
 	h.reconsumeTimes = int32(rt)
-	h.batch = f.Bool("batch", false) || req.Code == remoting.SendBatchMessage
+	h.batch = req.Code == remoting.SendBatchMessage
+	if b, err := strconv.ParseBool(f.v[sfBatch]); err == nil && f.seen[sfBatch] {
+		h.batch = h.batch || b
+	}
 	return h, nil
 }
 
@@ -300,8 +400,10 @@ func (b *Broker) buildMessages(c *remoting.Conn, req *remoting.Command, h *sendH
 		if isTransactional(m, known) {
 			return []*message.Message{b.makeHalf(c, m, uniq)}, uniq, nil
 		}
-		if _, err := b.sched.park(m, known, time.Now()); err != nil {
-			return nil, "", req.Errorf(remoting.MessageIllegal, "%v", err)
+		if mayPark(m, known) {
+			if _, err := b.sched.park(m, known, time.Now()); err != nil {
+				return nil, "", req.Errorf(remoting.MessageIllegal, "%v", err)
+			}
 		}
 		ps.one[0] = m
 		return ps.one[:], uniq, nil
