@@ -127,17 +127,28 @@ func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: json at byte %d: %s", ErrBadHeader, p.pos, fmt.Sprintf(format, args...))
 }
 
-func (p *jsonParser) headerField(key string, c *Command) error {
-	var err error
+// intField is the field of c an integer header key sets, or nil.
+func intField(c *Command, key string) *int32 {
 	switch key {
 	case "code":
-		c.Code, err = p.int32()
+		return &c.Code
 	case "version":
-		c.Version, err = p.int32()
+		return &c.Version
 	case "opaque":
-		c.Opaque, err = p.int32()
+		return &c.Opaque
 	case "flag":
-		c.Flag, err = p.int32()
+		return &c.Flag
+	}
+	return nil
+}
+
+func (p *jsonParser) headerField(key string, c *Command) error {
+	var err error
+	if n := intField(c, key); n != nil {
+		*n, err = p.int32()
+		return err
+	}
+	switch key {
 	case "language":
 		c.Language, err = p.scalarText()
 	case "remark":

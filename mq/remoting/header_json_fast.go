@@ -35,15 +35,11 @@ func (f *fastHeader) decode(c *Command) bool {
 
 func (f *fastHeader) field(key string, c *Command) bool {
 	var ok bool
+	if n := intField(c, key); n != nil {
+		*n, ok = f.int32()
+		return ok
+	}
 	switch key {
-	case "code":
-		c.Code, ok = f.int32()
-	case "version":
-		c.Version, ok = f.int32()
-	case "opaque":
-		c.Opaque, ok = f.int32()
-	case "flag":
-		c.Flag, ok = f.int32()
 	case "language":
 		c.Language, ok = f.str()
 	case "remark":
