@@ -198,18 +198,7 @@ func TestGroupKill9AllMembersAtOnce(t *testing.T) {
 	a, err := admin.New(g.nsAddr)
 	require.NoError(t, err)
 	defer a.Close()
-	require.Eventually(t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		ci, err := a.ClusterInfo(ctx)
-		if err != nil {
-			return false
-		}
-		bd, ok := ci.BrokerAddrTable["broker-a"]
-		return ok && bd.BrokerAddrs[0] != "" &&
-			a.CreateTopic(ctx, bd.BrokerAddrs[0], protocol.TopicConfig{TopicName: "GroupAll", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}) == nil
-	}, 30*time.Second, 50*time.Millisecond)
-	g.leader(t, a, "GroupAll", "")
+	g.createTopics(t, a, 4, "GroupAll")
 
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{g.nsAddr}), producer.WithGroupName("gall_pg"), producer.WithRetry(2))
 	require.NoError(t, err)

@@ -476,7 +476,7 @@ func (n *Node) pipelineFull() bool {
 }
 
 // propose packs the pending puts into entries and proposes them, unless
-// the pipeline is full; apply proposes again when a proposal commits.
+// the pipeline is full; the run loop proposes again once one commits.
 func (n *Node) propose() {
 	if n.pipelineFull() {
 		return
