@@ -187,6 +187,10 @@ type Node struct {
 	unreachc chan uint64
 	ctlc     chan func()
 	propWake chan struct{}
+	// wantPuts tells enqueue to wake the driver for a new put: false only
+	// while the leader's pipeline is full, when the driver proposes what
+	// gathered as soon as a proposal commits, so a wake would be wasted.
+	wantPuts atomic.Bool
 
 	pmu          sync.Mutex
 	pending      []*put    // guarded by pmu
@@ -230,6 +234,7 @@ func Start(o Options) (*Node, error) {
 	}
 	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}, appData: o.SnapshotData}
 	n.ls = ls
+	n.wantPuts.Store(true)
 	hs, _, _ := ls.InitialState()
 	cfg := &raft.Config{
 		ID:                        o.ID,
@@ -326,10 +331,13 @@ func (n *Node) enqueue(p *put) {
 	}
 	n.pending = append(n.pending, p)
 	n.pendingBytes += size
+	full := n.pendingBytes >= n.o.MaxEntryBytes
 	n.pmu.Unlock()
-	select {
-	case n.propWake <- struct{}{}:
-	default:
+	if full || n.wantPuts.Load() {
+		select {
+		case n.propWake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -448,9 +456,14 @@ func (n *Node) run() {
 	}
 }
 
-// gathered reports whether puts wait that the pipeline now has room for.
+// gathered reports whether puts wait that the pipeline now has room for
+// (or that a member which no longer leads must refuse).
+// It also tells enqueue whether to wake the driver: it stores wantPuts
+// before it looks at the pending puts, so a put that saw wantPuts false
+// is found here.
 func (n *Node) gathered() bool {
-	if n.role != Leader || n.pipelineFull() {
+	n.wantPuts.Store(n.role != Leader || n.o.MaxPipeline < 0 || len(n.inflight) < n.o.MaxPipeline)
+	if n.pipelineFull() {
 		return false
 	}
 	n.pmu.Lock()
