@@ -50,7 +50,7 @@ test: fmt-check vet test-unit test-integration
 FUZZTIME ?= 30s
 fuzz:
 	cd mq && for t in FuzzDecodeFrame FuzzDecodeJSONHeader FuzzJSONHeaderFastPath; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./remoting || exit 1; done
-	cd mq && for t in FuzzDecodeRecord FuzzDecodeBatch; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./message || exit 1; done
+	cd mq && for t in FuzzDecodeRecord FuzzParseRecord FuzzDecodeBatch; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./message || exit 1; done
 	cd mq && for t in FuzzDecodeEntry FuzzScanSegment; do $(GO) test -run=^$$ -fuzz=^$$t$$ -fuzztime=$(FUZZTIME) ./store || exit 1; done
 	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzReadFrame$$ -fuzztime=$(FUZZTIME) ./replica || exit 1
 	cd mq && $(GO) test -run=^$$ -fuzz=^FuzzCompile$$ -fuzztime=$(FUZZTIME) ./sql92 || exit 1

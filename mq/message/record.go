@@ -164,49 +164,84 @@ type RecordRef struct {
 }
 
 // ParseRecord decodes the record at the start of b without copying. The
-// record must be well formed, as for DecodeRecord.
+// record must be well formed, as for DecodeRecord. It reads the fixed
+// fields at their offsets after one bounds check (every member parses each
+// record twice: when it numbers it and when it dispatches it).
 func ParseRecord(b []byte) (RecordRef, error) {
 	var m RecordRef
-	r := reader{b: b}
-	total := int(r.u32())
-	magic := r.u32()
-	if r.err != nil {
+	if len(b) < OffQueueID {
 		return m, corrupt("truncated header")
 	}
+	be := binary.BigEndian
+	total := int(be.Uint32(b))
+	magic := be.Uint32(b[OffMagic:])
 	if magic != MagicV1 && magic != MagicV2 {
 		return m, corrupt("magic %#x", magic)
 	}
-	if total < 0 || total > len(b) {
+	if total > len(b) {
 		return m, corrupt("total size %d exceeds %d bytes", total, len(b))
 	}
-	r.b = b[:total]
+	b = b[:total]
+	if total < OffBornHost {
+		return m, corrupt("fixed fields overrun %d bytes", total)
+	}
 	m.Size = int32(total)
-	r.u32() // body crc
-	m.QueueID = int32(r.u32())
-	m.Flag = int32(r.u32())
-	m.QueueOffset = int64(r.u64())
-	m.PhysicalOffset = int64(r.u64())
-	m.SysFlag = int32(r.u32())
-	r.u64() // born timestamp
-	r.host(m.SysFlag&FlagBornHostV6 != 0)
-	m.StoreTimestamp = int64(r.u64())
-	r.host(m.SysFlag&FlagStoreHostV6 != 0)
-	r.u32() // reconsume times
-	r.u64() // prepared transaction offset
-	m.Body = r.bytes(int(r.u32()))
-	topicLen := int(r.u8())
-	if magic == MagicV2 {
-		topicLen = topicLen<<8 | int(r.u8())
+	m.QueueID = int32(be.Uint32(b[OffQueueID:]))
+	m.Flag = int32(be.Uint32(b[OffQueueID+4:]))
+	m.QueueOffset = int64(be.Uint64(b[OffQueueOffset:]))
+	m.PhysicalOffset = int64(be.Uint64(b[OffPhysicalOffset:]))
+	m.SysFlag = int32(be.Uint32(b[OffSysFlag:]))
+	storeTS := OffBornHost + hostSize(m.SysFlag&FlagBornHostV6 != 0)
+	// store timestamp, store host, reconsume times, prepared offset
+	bodyLenAt := storeTS + 8 + hostSize(m.SysFlag&FlagStoreHostV6 != 0) + 4 + 8
+	if total < bodyLenAt+4 {
+		return m, corrupt("fixed fields overrun %d bytes", total)
 	}
-	m.Topic = r.bytes(topicLen)
-	m.Properties = r.bytes(int(r.u16()))
-	if r.err != nil {
-		return m, corrupt("%v", r.err)
+	m.StoreTimestamp = int64(be.Uint64(b[storeTS:]))
+	pos := bodyLenAt + 4
+	var ok bool
+	if m.Body, pos, ok = field(b, pos, uint64(be.Uint32(b[bodyLenAt:]))); !ok {
+		return m, corrupt("body overruns %d bytes", total)
 	}
-	if r.off != total {
-		return m, corrupt("fields end at %d, total size %d", r.off, total)
+	var topicLen uint64
+	switch {
+	case magic == MagicV1 && pos < total:
+		topicLen, pos = uint64(b[pos]), pos+1
+	case magic == MagicV2 && pos+2 <= total:
+		topicLen, pos = uint64(be.Uint16(b[pos:])), pos+2
+	default:
+		return m, corrupt("topic length overruns %d bytes", total)
+	}
+	if m.Topic, pos, ok = field(b, pos, topicLen); !ok {
+		return m, corrupt("topic overruns %d bytes", total)
+	}
+	if pos+2 > total {
+		return m, corrupt("properties length overruns %d bytes", total)
+	}
+	if m.Properties, pos, ok = field(b, pos+2, uint64(be.Uint16(b[pos:]))); !ok {
+		return m, corrupt("properties overrun %d bytes", total)
+	}
+	if pos != total {
+		return m, corrupt("fields end at %d, total size %d", pos, total)
 	}
 	return m, nil
+}
+
+// hostSize is the encoded size of a host: address and port.
+func hostSize(v6 bool) int {
+	if v6 {
+		return 16 + 4
+	}
+	return 4 + 4
+}
+
+// field returns the n bytes of b at pos and the position after them.
+func field(b []byte, pos int, n uint64) ([]byte, int, bool) {
+	if n > uint64(len(b)-pos) {
+		return nil, pos, false
+	}
+	end := pos + int(n)
+	return b[pos:end:end], end, true
 }
 
 // DecodeRecord decodes the record at the start of b and returns it with its
