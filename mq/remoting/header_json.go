@@ -416,17 +416,23 @@ func (p *jsonParser) unescape(start int) (string, error) {
 }
 
 // rawStringEnd returns the offset of the quote closing the string p is in
-// (p.pos within it, not inside an escape), or the end of the data.
+// (p.pos within it, not inside an escape), or the end of the data: the
+// first quote after p.pos that an even number of backslashes precede.
 func (p *jsonParser) rawStringEnd() int {
 	for i := p.pos; i < len(p.data); {
-		k := strings.IndexAny(p.data[i:], `"\\`)
+		k := strings.IndexByte(p.data[i:], '"')
 		if k < 0 {
 			break
 		}
-		if p.data[i+k] == '"' {
-			return i + k
+		q := i + k
+		escaped := false
+		for j := q - 1; j >= p.pos && p.data[j] == '\\'; j-- {
+			escaped = !escaped
 		}
-		i += k + 2
+		if !escaped {
+			return q
+		}
+		i = q + 1
 	}
 	return len(p.data)
 }

@@ -117,7 +117,11 @@ func (f *fastHeader) str() (string, bool) {
 		return "", false
 	}
 	start := f.i
-	j := start + plainPrefix(f.s[start:], false)
+	// Header strings are short: a byte loop beats word-at-a-time scanning.
+	j := start
+	for j < len(f.s) && !jsonSpecial[f.s[j]] {
+		j++
+	}
 	if j >= len(f.s) {
 		return "", false
 	}
@@ -190,3 +194,13 @@ func (f *fastHeader) skipScalar() bool {
 	}
 	return false
 }
+
+// jsonSpecial marks the bytes that end a plain run in a JSON string: a
+// quote, a backslash or a control character.
+var jsonSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
