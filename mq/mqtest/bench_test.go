@@ -72,6 +72,7 @@ func benchSends(b *testing.B, addr, topic string, size, conns, window int) {
 		err := clients[i%conns].InvokeAsync(req, 10*time.Second, func(resp *remoting.Command, err error) {
 			if err == nil {
 				err = resp.AsError()
+				resp.Release() // as the load generator does
 			}
 			if err != nil {
 				mu.Lock()

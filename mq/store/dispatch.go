@@ -53,11 +53,19 @@ type dispatcher struct {
 	buf     []byte
 	batches map[queueKey]*cqBatch
 	order   []queueKey
+	spare   []*cqBatch // flushed batches, reused with their buffers
 	// indexFrom: records at or after this physical offset are indexed;
 	// recovery sets it so records already in the index are skipped.
 	indexFrom int64
 	lastIndex uint64 // index of the last entry seen
 }
+
+// Flushed batches kept for reuse: at most this many, with buffers of at
+// most this size.
+const (
+	maxSpareBatches    = 1024
+	maxSpareBatchBytes = 64 << 10
+)
 
 type cqBatch struct {
 	q    *consumeQueue
@@ -128,7 +136,7 @@ func (d *dispatcher) record(m *message.RecordRef) {
 	k := queueKey{topic, m.QueueID}
 	b := d.batches[k]
 	if b == nil {
-		b = &cqBatch{q: d.s.queueOrCreate(topic, m.QueueID), from: m.QueueOffset}
+		b = d.newBatch(d.s.queueOrCreate(topic, m.QueueID), m.QueueOffset)
 		d.batches[k] = b
 		d.order = append(d.order, k)
 	}
@@ -188,9 +196,26 @@ func (d *dispatcher) flushBatches() error {
 			(*listener)(k.topic, k.queueID, b.q.maxOffset.Load())
 		}
 	}
+	for _, b := range d.batches {
+		if len(d.spare) < maxSpareBatches && cap(b.buf) <= maxSpareBatchBytes {
+			*b = cqBatch{buf: b.buf[:0]}
+			d.spare = append(d.spare, b)
+		}
+	}
 	clear(d.batches)
 	d.order = d.order[:0]
 	return first
+}
+
+// newBatch starts collecting entries for q from queue offset from.
+func (d *dispatcher) newBatch(q *consumeQueue, from int64) *cqBatch {
+	if n := len(d.spare); n > 0 {
+		b := d.spare[n-1]
+		d.spare = d.spare[:n-1]
+		b.q, b.from = q, from
+		return b
+	}
+	return &cqBatch{q: q, from: from}
 }
 
 // tagsCode is a record's ConsumeQueue tags code: the hash of its tag, or,
