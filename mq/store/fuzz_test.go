@@ -56,7 +56,7 @@ func FuzzScanSegment(f *testing.F) {
 		img := make([]byte, size)
 		copy(img, data)
 		l := &commitLog{segSize: size}
-		end, _, _ := l.scanChunk(img, 0, size, func(off int64, e []byte) error {
+		end, _, _ := l.scanChunk(img, 0, size, false, func(off int64, e []byte) error {
 			if _, err := checkEntry(e); err != nil {
 				t.Fatalf("scan accepted a bad entry at %d: %v", off, err)
 			}

@@ -43,11 +43,11 @@ func (l *commitLog) scan(off, limit int64, buf *[]byte, fn func(off int64, entry
 			return off, stopEnd, nil
 		}
 		segEnd := seg.base + l.segSize
-		chunk, err := l.readChunk(seg, off, min(limit, segEnd), buf)
+		chunk, cached, err := l.readChunk(seg, off, min(limit, segEnd), buf)
 		if err != nil {
 			return off, stopTorn, err
 		}
-		next, stop, err := l.scanChunk(chunk, off, segEnd, fn)
+		next, stop, err := l.scanChunk(chunk, off, segEnd, cached, fn)
 		if stop != stopLimit || err != nil {
 			return next, stop, err
 		}
@@ -72,27 +72,30 @@ func (l *commitLog) scan(off, limit int64, buf *[]byte, fn func(off int64, entry
 }
 
 // readChunk reads up to scanChunk bytes (or the buffer's capacity) of seg
-// from off, but not past end.
-func (l *commitLog) readChunk(seg *segment, off, end int64, buf *[]byte) ([]byte, error) {
+// from off, but not past end. cached says the bytes came from the tail
+// cache, which holds only entries this process sealed.
+func (l *commitLog) readChunk(seg *segment, off, end int64, buf *[]byte) (p []byte, cached bool, err error) {
 	if cap(*buf) < scanChunk {
 		*buf = make([]byte, scanChunk)
 	}
 	n := min(int64(cap(*buf)), end-off)
-	p := (*buf)[:n]
+	p = (*buf)[:n]
 	if l.cache.read(off, p) {
-		return p, nil
+		return p, true, nil
 	}
 	k, err := seg.f.ReadAt(p, off-seg.base)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("store: read %s at %d: %w", seg.path, off-seg.base, err)
+		return nil, false, fmt.Errorf("store: read %s at %d: %w", seg.path, off-seg.base, err)
 	}
-	return p[:k], nil
+	return p[:k], false, nil
 }
 
 // scanChunk parses the entries in chunk, which starts at global offset off
 // in a segment ending at segEnd. It returns the offset after the last whole
-// entry; stopLimit means "read more".
-func (l *commitLog) scanChunk(chunk []byte, off, segEnd int64, fn func(int64, []byte) error) (int64, scanStop, error) {
+// entry; stopLimit means "read more". Entries of a trusted chunk (from the
+// tail cache: sealed by this process, never on disk in between) are not
+// checksummed again.
+func (l *commitLog) scanChunk(chunk []byte, off, segEnd int64, trusted bool, fn func(int64, []byte) error) (int64, scanStop, error) {
 	pos := 0
 	for pos < len(chunk) {
 		rest := chunk[pos:]
@@ -112,7 +115,11 @@ func (l *commitLog) scanChunk(chunk []byte, off, segEnd int64, fn func(int64, []
 		if size > len(rest) {
 			break // entry cut by the chunk end
 		}
-		if _, err := checkEntry(rest[:size]); err != nil {
+		check := checkEntry
+		if trusted {
+			check = checkEntryFrame
+		}
+		if _, err := check(rest[:size]); err != nil {
 			return off + int64(pos), stopTorn, err
 		}
 		if err := fn(off+int64(pos), rest[:size]); err != nil {
