@@ -24,8 +24,9 @@ import (
 // sends that still reach it to the leader.
 type member struct {
 	b     *Broker
-	node  *replica.Node // set once ready is closed
-	ready chan struct{} // the node's callbacks wait for it
+	node  *replica.Node                // set once ready is closed
+	ready chan struct{}                // the node's callbacks wait for it
+	live  atomic.Pointer[replica.Node] // node, once ready is closed: the send path's lock-free read
 	tr    *replica.TCP
 	self  dlegerPeer
 	all   []dlegerPeer
@@ -124,6 +125,7 @@ func (b *Broker) startMember() error {
 	}
 	m.node = node
 	close(m.ready)
+	m.live.Store(node)
 	b.wg.Add(1)
 	go b.every(metaInterval, m.metaWake, m.replicateMeta)
 	return nil
@@ -177,6 +179,9 @@ func (m *member) statusChanged(s replica.Status) {
 // n is the member's raft node, once it runs: requests that reach the
 // broker while it is still joining wait for it.
 func (m *member) n() *replica.Node {
+	if nd := m.live.Load(); nd != nil {
+		return nd
+	}
 	<-m.ready
 	return m.node
 }

@@ -340,7 +340,10 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (protocol.Topic
 	if h.batch && h.sysFlag&message.TransactionMask != 0 {
 		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be transactional (sysFlag %d)", h.sysFlag)
 	}
-	if d, _ := message.Property(h.properties, message.PropDelay); h.batch && d != "" && d != "0" {
+	if !h.batch {
+		return tc, nil
+	}
+	if d, _ := message.Property(h.properties, message.PropDelay); d != "" && d != "0" {
 		return tc, req.Errorf(remoting.MessageIllegal, "batch messages cannot be delayed (DELAY=%s)", d)
 	}
 	return tc, nil

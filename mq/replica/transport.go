@@ -140,8 +140,9 @@ func (t *TCP) unreachable(id uint64) {
 func (t *TCP) writeLoop(p *peerConn) {
 	defer t.wg.Done()
 	var conn net.Conn
-	var w *bufio.Writer
-	var frame []byte
+	// Frames are marshalled straight into out and written with one call
+	// per batch: no second copy through a buffered writer.
+	var out []byte
 	defer func() {
 		if conn != nil {
 			conn.Close()
@@ -166,30 +167,12 @@ func (t *TCP) writeLoop(p *peerConn) {
 				}
 				continue
 			}
-			conn, w = c, bufio.NewWriterSize(c, 256<<10)
+			conn = c
 		}
 		var err error
-		for {
-			frame, err = appendFrame(frame[:0], &m)
-			if err == nil {
-				_, err = w.Write(frame)
-			}
-			if err != nil {
-				break
-			}
-			more := false
-			select {
-			case m = <-p.q:
-				more = true
-			default:
-			}
-			if !more {
-				err = w.Flush()
-				break
-			}
-		}
-		if cap(frame) > 8<<20 {
-			frame = nil
+		out, err = t.writeBatch(conn, p, m, out[:0])
+		if cap(out) > 8<<20 {
+			out = nil
 		}
 		if err != nil {
 			t.o.Logger.Warn("peer connection lost", "peer", p.id, "addr", p.addr, "err", err)
@@ -199,6 +182,35 @@ func (t *TCP) writeLoop(p *peerConn) {
 		}
 	}
 }
+
+// writeBatch writes m and whatever else is queued for p, in writes of
+// about writeBatchBytes.
+func (t *TCP) writeBatch(conn net.Conn, p *peerConn, m pb.Message, out []byte) ([]byte, error) {
+	for {
+		var err error
+		if out, err = appendFrame(out, &m); err != nil {
+			return out, err
+		}
+		more := false
+		select {
+		case m = <-p.q:
+			more = true
+		default:
+		}
+		if !more || len(out) >= writeBatchBytes {
+			if _, err := conn.Write(out); err != nil {
+				return out, err
+			}
+			out = out[:0]
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}
+
+// writeBatchBytes is about how much a peer connection writes at once.
+const writeBatchBytes = 256 << 10
 
 // drain drops what is queued for an unreachable peer.
 func (t *TCP) drain(p *peerConn) {
