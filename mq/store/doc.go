@@ -114,7 +114,9 @@
 //   - the appender: takes queued puts, assigns offsets, writes entries;
 //   - the sync flusher (SYNC_FLUSH): one fsync per batch of waiting puts;
 //   - the dispatcher: reads confirmed entries and appends ConsumeQueue and
-//     index entries, then wakes long polls;
+//     index entries, then wakes long polls (entries it reads from the tail
+//     cache were sealed by this process and are not checksummed again;
+//     entries read from the files are);
 //   - the periodic flusher: CommitLog (ASYNC_FLUSH; the tail page is first
 //     filled with a no-op entry so later writes never wait on a page under
 //     writeback), and once a second ConsumeQueues, index, checkpoint;
