@@ -345,6 +345,40 @@ func (l *commitLog) flush() (int64, error) {
 	return target, nil
 }
 
+// writeBack writes the whole pages between the flushed offset and the end
+// of the log back to the device, ahead of the fsync of a periodic flush:
+// that fsync then writes little, and the page the log is appending to is
+// under write-back only as long as that small write takes (appends into
+// it wait for it). Files that cannot do this are left to the fsync.
+func (l *commitLog) writeBack() error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	from := l.flushed.Load()
+	end := l.wrote.Load() &^ (pageSize - 1)
+	if end <= from {
+		return nil
+	}
+	l.mu.RLock()
+	var segs []*segment
+	for _, s := range l.segs {
+		if s.base+l.segSize > from && s.base < end {
+			segs = append(segs, s)
+		}
+	}
+	l.mu.RUnlock()
+	for _, s := range segs {
+		w, ok := s.f.(vfs.WriteBacker)
+		if !ok {
+			continue
+		}
+		lo, hi := max(from, s.base), min(end, s.base+l.segSize)
+		if err := w.WriteBack(lo-s.base, hi-lo); err != nil {
+			return fmt.Errorf("store: write back %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
 // evictCold drops synced data more than hot bytes behind end from the
 // page cache, segment by segment. flushMu must be held.
 func (l *commitLog) evictCold(end int64) {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,4 +292,68 @@ func TestReplicatedSnapshotInstallContinuesByteIdentical(t *testing.T) {
 	require.EqualValues(t, 600, follower.LastIndex())
 	require.Equal(t, start, follower.LogStart())
 	require.Equal(t, upTo(leader), upTo(follower))
+}
+
+// The periodic flush of a replicated log writes its whole pages back
+// before the fsync, never the partial page being appended to; a failure
+// there fails the flush like an fsync failure, and the data stays whole.
+func TestReplicatedPeriodicFlushWritesBackWholePages(t *testing.T) {
+	rec := &writeBackFS{FS: vfs.NewMem()}
+	efs := vfs.NewErrorFS(rec)
+	o := replicatedOptions(efs)
+	o.FlushInterval = time.Hour // only the test's flushes run
+	s := openStore(t, o)
+	defer s.Close()
+	var ents []LogEntry
+	for i := range 40 {
+		ents = append(ents, msgEntry(1, uint64(i+1), "W", 0, string(bytes.Repeat([]byte{'x'}, 300))))
+	}
+	require.NoError(t, s.AppendEntries(ents, nil))
+	end := s.clog.wrote.Load()
+	require.Greater(t, end, int64(2*pageSize))
+	require.NotZero(t, end%pageSize, "the log ends inside a page")
+
+	boom := errors.New("write back refused")
+	efs.Inject(vfs.OpSync, func(p string) bool { return strings.Contains(p, "commitlog") }, boom)
+	require.ErrorIs(t, s.flushCommitLog(), boom)
+	efs.Clear()
+	require.NoError(t, s.flushCommitLog())
+	require.Equal(t, end, s.clog.flushed.Load())
+	require.Equal(t, [][2]int64{{0, end &^ (pageSize - 1)}}, rec.ranges, "whole pages only, once")
+
+	require.NoError(t, s.Commit(40))
+	s.waitDispatched(s.confirmed.Load())
+	require.Len(t, pullAll(t, s, "W", 0), 40)
+}
+
+// writeBackFS records the ranges its files are asked to write back.
+type writeBackFS struct {
+	vfs.FS
+	ranges [][2]int64
+}
+
+func (w *writeBackFS) Create(name string) (vfs.File, error) {
+	f, err := w.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &writeBackFile{File: f, fs: w}, nil
+}
+
+func (w *writeBackFS) OpenReadWrite(name string) (vfs.File, error) {
+	f, err := w.FS.OpenReadWrite(name)
+	if err != nil {
+		return nil, err
+	}
+	return &writeBackFile{File: f, fs: w}, nil
+}
+
+type writeBackFile struct {
+	vfs.File
+	fs *writeBackFS
+}
+
+func (f *writeBackFile) WriteBack(off, n int64) error {
+	f.fs.ranges = append(f.fs.ranges, [2]int64{off, off + n})
+	return nil
 }

@@ -584,7 +584,11 @@ func (s *Store) flushCommitLog() error {
 		return nil
 	}
 	s.padTail()
-	if _, err := s.syncCommitLog(); err != nil {
+	err := s.writeBackReplicated()
+	if err == nil {
+		_, err = s.syncCommitLog()
+	}
+	if err != nil {
 		fenced := fmt.Errorf("%w: fsync failed, puts refused until it succeeds: %w", ErrWriteFailed, err)
 		s.flushFence.Store(&fenced)
 		return err
@@ -596,6 +600,20 @@ func (s *Store) flushCommitLog() error {
 }
 
 const pageSize = 4096
+
+// writeBackReplicated writes a replicated log's whole pages back before the
+// periodic fsync. A replicated log cannot be padded to a page boundary
+// (padTail): only consensus writes it. Without this the fsync would put
+// the tail page under write-back for as long as the whole interval's data
+// takes to write, and every append in that time would wait (at 1 KiB and
+// half the maximum rate, three paired runs: p99.9 publish latency 15.3 /
+// 10.0 / 9.8 ms without the write-back, 10.6 / 7.5 / 8.0 ms with it).
+func (s *Store) writeBackReplicated() error {
+	if !s.opts.Replicated {
+		return nil
+	}
+	return s.clog.writeBack()
+}
 
 // padTail fills the rest of the CommitLog's last page with a no-op entry
 // before a periodic fsync, so the writes that follow start on a page the

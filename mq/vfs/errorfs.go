@@ -246,6 +246,17 @@ func (f *errFile) Evict(off, n int64) error {
 	return nil
 }
 
+// WriteBack fails as Sync does (it is the first half of one).
+func (f *errFile) WriteBack(off, n int64) error {
+	if err, _ := f.fs.check(OpSync, f.Name()); err != nil {
+		return err
+	}
+	if w, ok := f.File.(WriteBacker); ok {
+		return w.WriteBack(off, n)
+	}
+	return nil
+}
+
 func (f *errFile) Preallocate(off, n int64) error {
 	if err, _ := f.fs.check(OpPreallocate, f.Name()); err != nil {
 		return err

@@ -54,6 +54,17 @@ type Evicter interface {
 	Evict(off, n int64) error
 }
 
+// WriteBacker is implemented by files whose dirty pages in a range can be
+// written to the device ahead of a Sync. The store writes back the whole
+// pages of the CommitLog first, so the Sync that follows has little left
+// to write and the page being appended to is under write-back only
+// briefly (a write into such a page waits for that I/O).
+type WriteBacker interface {
+	// WriteBack writes the dirty pages of [off, off+n) and waits for
+	// them. It makes nothing durable by itself: Sync still must follow.
+	WriteBack(off, n int64) error
+}
+
 // Usage describes the space of the device holding a path.
 type Usage struct {
 	Total uint64 // bytes

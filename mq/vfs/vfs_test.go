@@ -221,3 +221,35 @@ func TestErrorFS(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(3), e.Hits())
 }
+
+func TestWriteBack(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "seg")
+	f, err := Default.Create(p)
+	require.NoError(t, err)
+	defer f.Close()
+	data := make([]byte, 3*4096+100)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	_, err = f.WriteAt(data, 0)
+	require.NoError(t, err)
+	w, ok := f.(WriteBacker)
+	require.True(t, ok, "disk files write back")
+	require.NoError(t, w.WriteBack(0, 3*4096))
+	require.NoError(t, f.Sync())
+	got := make([]byte, len(data))
+	_, err = f.ReadAt(got, 0)
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+
+	// Through ErrorFS it fails as Sync does.
+	e := NewErrorFS(Default)
+	g, err := e.OpenReadWrite(p)
+	require.NoError(t, err)
+	defer g.Close()
+	boom := errors.New("boom")
+	e.Inject(OpSync, nil, boom)
+	require.ErrorIs(t, g.(WriteBacker).WriteBack(0, 4096), boom)
+	e.Clear()
+	require.NoError(t, g.(WriteBacker).WriteBack(0, 4096))
+}
