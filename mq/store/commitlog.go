@@ -327,15 +327,7 @@ func (l *commitLog) flush() (int64, error) {
 	if target <= from {
 		return from, nil
 	}
-	l.mu.RLock()
-	var segs []*segment
-	for _, s := range l.segs {
-		if s.base+l.segSize > from && s.base < target {
-			segs = append(segs, s)
-		}
-	}
-	l.mu.RUnlock()
-	for _, s := range segs {
+	for _, s := range l.segmentsIn(from, target) {
 		if err := s.f.Sync(); err != nil {
 			return from, fmt.Errorf("store: fsync %s: %w", s.path, err)
 		}
@@ -358,15 +350,7 @@ func (l *commitLog) writeBack() error {
 	if end <= from {
 		return nil
 	}
-	l.mu.RLock()
-	var segs []*segment
-	for _, s := range l.segs {
-		if s.base+l.segSize > from && s.base < end {
-			segs = append(segs, s)
-		}
-	}
-	l.mu.RUnlock()
-	for _, s := range segs {
+	for _, s := range l.segmentsIn(from, end) {
 		w, ok := s.f.(vfs.WriteBacker)
 		if !ok {
 			continue
@@ -377,6 +361,19 @@ func (l *commitLog) writeBack() error {
 		}
 	}
 	return nil
+}
+
+// segmentsIn returns the segments holding any of [from, to).
+func (l *commitLog) segmentsIn(from, to int64) []*segment {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var segs []*segment
+	for _, s := range l.segs {
+		if s.base+l.segSize > from && s.base < to {
+			segs = append(segs, s)
+		}
+	}
+	return segs
 }
 
 // evictCold drops synced data more than hot bytes behind end from the
