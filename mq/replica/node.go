@@ -462,7 +462,7 @@ func (n *Node) run() {
 // before it looks at the pending puts, so a put that saw wantPuts false
 // is found here.
 func (n *Node) gathered() bool {
-	n.wantPuts.Store(n.role != Leader || n.o.MaxPipeline < 0 || len(n.inflight) < n.o.MaxPipeline)
+	n.wantPuts.Store(n.pipelineHasRoom())
 	if n.pipelineFull() {
 		return false
 	}
@@ -480,12 +480,18 @@ func (n *Node) step(m pb.Message) {
 // pipelineFull reports whether the leader should let puts gather: it has
 // MaxPipeline proposals uncommitted and less than an entry's worth waits.
 func (n *Node) pipelineFull() bool {
-	if n.o.MaxPipeline < 0 || len(n.inflight) < n.o.MaxPipeline || n.role != Leader {
+	if n.pipelineHasRoom() {
 		return false
 	}
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
 	return n.pendingBytes < n.o.MaxEntryBytes
+}
+
+// pipelineHasRoom reports whether a proposal may go out without waiting
+// for one to commit (always, on a member that does not lead).
+func (n *Node) pipelineHasRoom() bool {
+	return n.role != Leader || n.o.MaxPipeline < 0 || len(n.inflight) < n.o.MaxPipeline
 }
 
 // propose packs the pending puts into entries and proposes them, unless
