@@ -49,7 +49,7 @@ func (s *Store) dispatchAll() error {
 // dispatcher turns CommitLog entries into ConsumeQueue and index entries.
 type dispatcher struct {
 	s       *Store
-	topics  map[string]string
+	topics  topicNames
 	buf     []byte
 	batches map[queueKey]*cqBatch
 	order   []queueKey
@@ -74,7 +74,7 @@ type cqBatch struct {
 }
 
 func newDispatcher(s *Store) *dispatcher {
-	return &dispatcher{s: s, topics: make(map[string]string), batches: make(map[queueKey]*cqBatch), indexFrom: s.indexResume}
+	return &dispatcher{s: s, topics: make(topicNames), batches: make(map[queueKey]*cqBatch), indexFrom: s.indexResume}
 }
 
 // run dispatches one scan's worth of entries in [from, limit) and publishes
@@ -118,21 +118,24 @@ func (d *dispatcher) entry(off int64, e []byte) error {
 	return nil
 }
 
-// topic returns the topic as a string, reusing one string per topic.
-func (d *dispatcher) topic(b []byte) string {
-	if t, ok := d.topics[string(b)]; ok {
-		return t
+// topicNames hands out one string per topic name read from record bytes,
+// so hot paths that key maps by topic allocate nothing for a known topic.
+type topicNames map[string]string
+
+func (t topicNames) intern(b []byte) string {
+	if s, ok := t[string(b)]; ok {
+		return s
 	}
-	t := string(b)
-	if len(d.topics) > 4096 {
-		clear(d.topics)
+	if len(t) >= 4096 {
+		clear(t)
 	}
-	d.topics[t] = t
-	return t
+	s := string(b)
+	t[s] = s
+	return s
 }
 
 func (d *dispatcher) record(m *message.RecordRef) {
-	topic := d.topic(m.Topic)
+	topic := d.topics.intern(m.Topic)
 	k := queueKey{topic, m.QueueID}
 	b := d.batches[k]
 	if b == nil {

@@ -114,22 +114,12 @@ func peekEntry(hdr []byte, remaining int) (int, entryState, error) {
 // checkEntry verifies the checksum of the whole entry b and decodes its
 // header.
 func checkEntry(b []byte) (EntryHeader, error) {
-	h, err := checkEntryFrame(b)
-	if err != nil {
-		return h, err
-	}
-	if got, want := crc32.Checksum(b[12:], castagnoli), binary.BigEndian.Uint32(b[8:]); got != want {
-		return h, fmt.Errorf("%w: entry checksum %#x, want %#x", ErrCorrupt, got, want)
-	}
-	return h, nil
-}
-
-// checkEntryFrame is checkEntry without the checksum, for entries read
-// back from memory this process sealed.
-func checkEntryFrame(b []byte) (EntryHeader, error) {
 	var h EntryHeader
 	if len(b) < entryHeaderSize || int(binary.BigEndian.Uint32(b)) != len(b) || binary.BigEndian.Uint32(b[4:]) != entryMagic {
 		return h, fmt.Errorf("%w: not a whole entry", ErrCorrupt)
+	}
+	if got, want := crc32.Checksum(b[12:], castagnoli), binary.BigEndian.Uint32(b[8:]); got != want {
+		return h, fmt.Errorf("%w: entry checksum %#x, want %#x", ErrCorrupt, got, want)
 	}
 	h.Size = uint32(len(b))
 	h.Type = EntryType(b[12])

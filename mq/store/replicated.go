@@ -143,7 +143,7 @@ func (s *Store) assignOffsets(payload []byte, phy int64, entry int, onRecord Rec
 		if err != nil {
 			return fmt.Errorf("%w: record %d bytes into a log entry: %w", ErrCorrupt, pos, err)
 		}
-		k := queueKey{s.topicName(m.Topic), m.QueueID}
+		k := queueKey{s.topicNames.intern(m.Topic), m.QueueID}
 		qo := s.queueOffsets[k]
 		s.queueOffsets[k] = qo + 1
 		rec := payload[pos:]
@@ -155,20 +155,6 @@ func (s *Store) assignOffsets(payload []byte, phy int64, entry int, onRecord Rec
 		pos += int(m.Size)
 	}
 	return nil
-}
-
-// topicName returns topic as a string, one string per topic, so numbering a
-// record allocates nothing. appendMu must be held.
-func (s *Store) topicName(topic []byte) string {
-	if t, ok := s.topicNames[string(topic)]; ok {
-		return t
-	}
-	if len(s.topicNames) >= 4096 {
-		clear(s.topicNames)
-	}
-	t := string(topic)
-	s.topicNames[t] = t
-	return t
 }
 
 // truncateLog cuts the log before entry index, which must not be

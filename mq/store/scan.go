@@ -93,8 +93,8 @@ func (l *commitLog) readChunk(seg *segment, off, end int64, buf *[]byte) (p []by
 // scanChunk parses the entries in chunk, which starts at global offset off
 // in a segment ending at segEnd. It returns the offset after the last whole
 // entry; stopLimit means "read more". Entries of a trusted chunk (from the
-// tail cache: sealed by this process, never on disk in between) are not
-// checksummed again.
+// tail cache: sealed by this process, never on disk in between) are taken
+// as peekEntry frames them, without checking their checksum again.
 func (l *commitLog) scanChunk(chunk []byte, off, segEnd int64, trusted bool, fn func(int64, []byte) error) (int64, scanStop, error) {
 	pos := 0
 	for pos < len(chunk) {
@@ -115,12 +115,10 @@ func (l *commitLog) scanChunk(chunk []byte, off, segEnd int64, trusted bool, fn 
 		if size > len(rest) {
 			break // entry cut by the chunk end
 		}
-		check := checkEntry
-		if trusted {
-			check = checkEntryFrame
-		}
-		if _, err := check(rest[:size]); err != nil {
-			return off + int64(pos), stopTorn, err
+		if !trusted {
+			if _, err := checkEntry(rest[:size]); err != nil {
+				return off + int64(pos), stopTorn, err
+			}
 		}
 		if err := fn(off+int64(pos), rest[:size]); err != nil {
 			return off + int64(pos), stopTorn, err

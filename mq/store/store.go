@@ -83,7 +83,7 @@ type Store struct {
 
 	appendMu     sync.Mutex         // held while appending and while rolling back
 	queueOffsets map[queueKey]int64 // next queue offset; guarded by appendMu
-	topicNames   map[string]string  // one string per topic for queueOffsets keys; guarded by appendMu
+	topicNames   topicNames         // queueOffsets' topic strings; guarded by appendMu
 	lastIndex    uint64             // index of the last entry; guarded by appendMu
 	term         uint64             // term for new entries; guarded by appendMu
 	wbuf         []byte
@@ -129,7 +129,7 @@ func Open(opts Options) (*Store, error) {
 		log:          opts.Logger.With("component", "store"),
 		queues:       make(map[queueKey]*consumeQueue),
 		queueOffsets: make(map[queueKey]int64),
-		topicNames:   make(map[string]string),
+		topicNames:   make(topicNames),
 		pendWake:     make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
 		dispatchWake: make(chan struct{}, 1),
