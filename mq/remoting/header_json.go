@@ -58,7 +58,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	for i := n; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
+			if !jsonSpecial[b] {
 				i++
 				continue
 			}

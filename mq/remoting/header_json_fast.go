@@ -194,13 +194,3 @@ func (f *fastHeader) skipScalar() bool {
 	}
 	return false
 }
-
-// jsonSpecial marks the bytes that end a plain run in a JSON string: a
-// quote, a backslash or a control character.
-var jsonSpecial = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
-	return t
-}()

@@ -38,10 +38,19 @@ func plainPrefix(s string, nonASCII bool) int {
 		}
 	}
 	for ; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || (nonASCII && c >= 0x80) {
+		if c := s[i]; jsonSpecial[c] || (nonASCII && c >= 0x80) {
 			return i
 		}
 	}
 	return len(s)
 }
+
+// jsonSpecial marks the bytes that end a plain run in a JSON string: a
+// quote, a backslash or a control character.
+var jsonSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
