@@ -49,10 +49,15 @@ type Broker struct {
 	startedAt   time.Time
 
 	registerWake chan struct{}
-	stop         chan struct{}
-	wg           sync.WaitGroup
-	closeOnce    sync.Once
-	closeErr     error
+	// registerMu orders registrations: each takes its topic snapshot and
+	// waits for every NameServer's answer before the next begins, so an
+	// older snapshot never lands after a newer one (as Java's synchronized
+	// registerBrokerAll).
+	registerMu sync.Mutex
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
 
 	stats brokerStats
 

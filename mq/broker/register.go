@@ -19,6 +19,8 @@ func (b *Broker) requestRegister() {
 
 // registerAll sends REGISTER_BROKER to every NameServer in parallel.
 func (b *Broker) registerAll() {
+	b.registerMu.Lock()
+	defer b.registerMu.Unlock()
 	id := b.registeredID()
 	if id < 0 {
 		return // a group member that does not know its role yet
@@ -59,6 +61,8 @@ func (b *Broker) unregisterAll() {
 	if b.addr == "" {
 		return
 	}
+	b.registerMu.Lock()
+	defer b.registerMu.Unlock()
 	b.eachNamesrv(func(ctx context.Context, addr string) {
 		req := remoting.NewRequest(remoting.UnregisterBroker, remoting.Fields{
 			{Key: "brokerName", Value: b.cfg.BrokerName}, {Key: "brokerAddr", Value: b.addr},
