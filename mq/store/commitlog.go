@@ -29,12 +29,13 @@ type segment struct {
 // Only the appender goroutine calls reserve, write and roll; flush is called
 // by one flusher at a time; reads may come from any goroutine.
 type commitLog struct {
-	fs      vfs.FS
-	dir     string
-	segSize int64
-	warm    bool
-	log     *slog.Logger
-	cache   *tailCache
+	fs       vfs.FS
+	dir      string
+	segSize  int64
+	warm     bool
+	warmRate int64 // bytes per second of a background zero-fill
+	log      *slog.Logger
+	cache    *tailCache
 
 	mu   sync.RWMutex
 	segs []*segment // ascending base; guarded by mu
@@ -54,7 +55,7 @@ func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
 
 func newCommitLog(o *Options) *commitLog {
 	return &commitLog{
-		fs: o.FS, dir: o.CommitLogDir, segSize: o.SegmentSize, warm: o.WarmSegments, hot: o.HotBytes,
+		fs: o.FS, dir: o.CommitLogDir, segSize: o.SegmentSize, warm: o.WarmSegments, warmRate: o.WarmRate, hot: o.HotBytes,
 		log: o.Logger, cache: newTailCache(o.TailCacheBytes),
 	}
 }
@@ -165,7 +166,7 @@ func (l *commitLog) takePrepared(base int64) (*segment, error) {
 		}
 		l.discard(seg)
 	}
-	return l.makeSegment(base)
+	return l.makeSegment(base, nil)
 }
 
 // claimPrepared takes the background-prepared segment, waiting for its
@@ -178,6 +179,7 @@ func (l *commitLog) claimPrepared() *segment {
 	if p == nil {
 		return nil
 	}
+	close(p.hurry)
 	<-p.done
 	if p.err != nil {
 		return nil
@@ -187,16 +189,17 @@ func (l *commitLog) claimPrepared() *segment {
 
 // prepared is a segment being made ready in the background.
 type prepared struct {
-	done chan struct{}
-	seg  *segment
-	err  error
+	done  chan struct{}
+	hurry chan struct{} // closed when the segment is claimed: stop zero-filling
+	seg   *segment
+	err   error
 }
 
 // prepareNext starts making the segment at base ready in the background:
 // creating, sizing and (with WarmSegments) zero-filling a 1 GiB file takes
 // long enough to stall puts if done at the roll.
 func (l *commitLog) prepareNext(base int64) {
-	p := &prepared{done: make(chan struct{})}
+	p := &prepared{done: make(chan struct{}), hurry: make(chan struct{})}
 	l.prepMu.Lock()
 	if l.prep != nil || l.closed {
 		l.prepMu.Unlock()
@@ -206,7 +209,7 @@ func (l *commitLog) prepareNext(base int64) {
 	l.prepMu.Unlock()
 	go func() {
 		defer close(p.done)
-		p.seg, p.err = l.makeSegment(base)
+		p.seg, p.err = l.makeSegment(base, p.hurry)
 		if p.err != nil {
 			l.log.Warn("preparing the next commit log segment failed; will retry at the roll", "base", base, "err", p.err)
 		}
@@ -226,7 +229,10 @@ func (l *commitLog) discard(s *segment) {
 }
 
 // makeSegment creates the file of the segment at base, sized and synced.
-func (l *commitLog) makeSegment(base int64) (*segment, error) {
+// A segment prepared in the background (hurry not nil) is zero-filled at
+// the pace of the writes into the segment before it, until hurry is
+// closed.
+func (l *commitLog) makeSegment(base int64, hurry <-chan struct{}) (*segment, error) {
 	path := filepath.Join(l.dir, segmentName(base))
 	f, err := l.fs.Create(path)
 	if err != nil {
@@ -242,17 +248,95 @@ func (l *commitLog) makeSegment(base int64) (*segment, error) {
 	// the fsync). fallocate's unwritten extents are not used: converting
 	// them as data lands costs several times the CPU of the copy itself.
 	// WarmSegments writes real zeros, so fsyncs allocate nothing.
+	if err := f.Truncate(l.segSize); err != nil {
+		return fail(fmt.Errorf("store: size segment: %w", err))
+	}
 	if l.warm {
-		if err := f.Preallocate(0, l.segSize); err != nil {
+		if err := l.warmSegment(f, base, hurry); err != nil {
 			return fail(fmt.Errorf("store: warm segment: %w", err))
 		}
-	} else if err := f.Truncate(l.segSize); err != nil {
-		return fail(fmt.Errorf("store: size segment: %w", err))
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fail(fmt.Errorf("store: sync commit log dir: %w", err))
 	}
 	return &segment{base: base, f: f, path: path}, nil
+}
+
+// warmChunk is the zero-fill's largest unit of work (one write and one
+// fsync); a segment is filled in at least eight.
+const warmChunk = 16 << 20
+
+// warmPoll is how often a background zero-fill that is ahead of the log
+// looks again.
+const warmPoll = 10 * time.Millisecond
+
+// warmSegment zero-fills f, the segment at base, from its start. A
+// segment needed now (hurry nil) is filled at full speed. A background one
+// keeps its fill a quarter ahead of how full the segment before it is (plus
+// two chunks), and under warmRate: the zeros go to the same disk as the
+// log and should never crowd out its fsyncs. When hurry closes (the roll
+// claims the segment, or the log closes) the fill stops and the rest stays
+// sparse: the writer then pays for block allocation there, but neither
+// waits for the zeros nor races them, since the fill stops before the
+// segment is handed over.
+func (l *commitLog) warmSegment(f vfs.File, base int64, hurry <-chan struct{}) error {
+	chunk := min(warmChunk, max(l.segSize/8, 4096)) &^ 4095
+	pace := warmPacer{l: l, prev: base - l.segSize, chunk: chunk, start: time.Now(), hurry: hurry}
+	defer pace.stop()
+	for off := int64(0); off < l.segSize; off += chunk {
+		if hurry != nil && !pace.wait(off) {
+			return nil
+		}
+		if err := f.Preallocate(off, min(chunk, l.segSize-off)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warmPacer holds a background zero-fill back.
+type warmPacer struct {
+	l     *commitLog
+	prev  int64 // base of the segment being written meanwhile
+	chunk int64
+	start time.Time
+	hurry <-chan struct{}
+	timer *time.Timer
+}
+
+// wait returns when the fill may write at off, or false once hurry closes.
+func (p *warmPacer) wait(off int64) bool {
+	for {
+		d := time.Until(p.start.Add(time.Duration(float64(off) / float64(p.l.warmRate) * float64(time.Second))))
+		used := p.l.wrote.Load() - p.prev
+		if off > used+used/4+2*p.chunk {
+			d = max(d, warmPoll)
+		}
+		if d <= 0 {
+			select {
+			case <-p.hurry:
+				return false
+			default:
+				return true
+			}
+		}
+		if p.timer == nil {
+			p.timer = time.NewTimer(d)
+		} else {
+			p.timer.Reset(d)
+		}
+		select {
+		case <-p.hurry:
+			return false
+		case <-p.timer.C:
+		}
+	}
+}
+
+func (p *warmPacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 }
 
 // write stores p at global offset off, which must lie inside the last

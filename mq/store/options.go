@@ -79,6 +79,12 @@ type Options struct {
 	// WarmSegments fills new segments with zeros ahead of use
 	// (warmMapedFileEnable), which makes later fsyncs cheaper.
 	WarmSegments bool
+	// WarmRate caps the zero-fill of a segment prepared in the
+	// background, in bytes per second (512 MiB/s by default). The fill
+	// also keeps pace with the writes into the segment before it, a
+	// quarter ahead: the zeros go to the same disk as the log being
+	// written and should not crowd out its fsyncs.
+	WarmRate int64
 
 	// FileReservedTime is how long CommitLog segments are kept.
 	FileReservedTime time.Duration
@@ -132,6 +138,7 @@ func DefaultOptions(dir string) Options {
 		DiskWarningRatio:      0.90,
 		CleanInterval:         10 * time.Second,
 		MaxMessageSize:        4 << 20,
+		WarmRate:              512 << 20,
 	}
 }
 
@@ -154,6 +161,7 @@ func (o *Options) Validate() error {
 	check(o.SyncFlushTimeout > 0, "SyncFlushTimeout %v must be positive", o.SyncFlushTimeout)
 	check(o.TailCacheBytes >= 0, "TailCacheBytes %d must not be negative", o.TailCacheBytes)
 	check(o.HotBytes >= 0, "HotBytes %d must not be negative", o.HotBytes)
+	check(!o.WarmSegments || o.WarmRate > 0, "WarmRate %d must be positive with WarmSegments", o.WarmRate)
 	check(o.FileReservedTime > 0, "FileReservedTime %v must be positive", o.FileReservedTime)
 	for _, h := range o.DeleteWhen {
 		check(h >= 0 && h < 24, "DeleteWhen hour %d must be in 0..23", h)
