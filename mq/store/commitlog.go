@@ -247,7 +247,8 @@ func (l *commitLog) makeSegment(base int64, hurry <-chan struct{}) (*segment, er
 	// reserves blocks at write time (so a full disk fails the write, not
 	// the fsync). fallocate's unwritten extents are not used: converting
 	// them as data lands costs several times the CPU of the copy itself.
-	// WarmSegments writes real zeros, so fsyncs allocate nothing.
+	// WarmSegments writes real zeros, so fsyncs into the filled part
+	// allocate nothing (a fill cut short by the roll leaves the rest sparse).
 	if err := f.Truncate(l.segSize); err != nil {
 		return fail(fmt.Errorf("store: size segment: %w", err))
 	}
