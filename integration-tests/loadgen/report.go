@@ -135,7 +135,62 @@ func WriteMarkdown(w io.Writer, runs []Labeled, command, machine string) error {
 			median(tput), spread(tput), median(mb), lat(p50), lat(p99), lat(p999),
 			opt(median(rss), "%.0f MiB"), opt(median(cpu), "%.1f"), opt(median(ccpu), "%.1f"))
 	}
+	writeRatios(w, byKey, order)
 	return nil
+}
+
+// writeRatios adds a table of our closed-loop throughput over the peer's
+// for every tier and size both were run at: the ratio of the medians, and
+// the range of the ratios of runs taken one after the other (the i-th run
+// of each, which the bench script interleaves).
+func writeRatios(w io.Writer, byKey map[string]*group, order []string) {
+	header := false
+	for _, k := range order {
+		peer := byKey[k]
+		p := peer.runs[0]
+		if p.Client != "nats" || p.Command != "produce" || p.Rate > 0 {
+			continue
+		}
+		var ours *group
+		for _, k2 := range order {
+			o := byKey[k2].runs[0]
+			if strings.HasPrefix(o.System, "qianlang") && o.Client == "native" && o.Command == "produce" &&
+				o.Rate == 0 && o.Tier == p.Tier && o.Size == p.Size && o.Batch == p.Batch && o.Window == p.Window {
+				ours = byKey[k2]
+				break
+			}
+		}
+		if ours == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprint(w, "\nOur throughput over the peer's, closed loop:\n\n")
+			fmt.Fprintln(w, "| Tier | Size | Ours | Peer | Ratio of medians | Ratios of run pairs |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|")
+			header = true
+		}
+		a, b := throughputs(ours.runs), throughputs(peer.runs)
+		pairs := "-"
+		if len(a) == len(b) {
+			r := make([]float64, len(a))
+			for i := range a {
+				r[i] = a[i] / b[i]
+			}
+			s := append([]float64(nil), r...)
+			sort.Float64s(s)
+			pairs = fmt.Sprintf("%.2f×–%.2f×", s[0], s[len(s)-1])
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f× | %s |\n", p.Tier, sizeName(p.Size),
+			ours.runs[0].System, p.System, median(a)/median(b), pairs)
+	}
+}
+
+func throughputs(runs []Labeled) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = r.Result.MsgsPerS
+	}
+	return out
 }
 
 func sizeName(n int) string {
