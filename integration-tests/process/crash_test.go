@@ -58,7 +58,7 @@ func TestKill9SyncFlushLosesNoAcknowledgedMessage(t *testing.T) {
 	require.NoError(t, p.Start())
 	defer p.Shutdown()
 
-	rc, pc := consumeFromFirst(t, c.nsAddr, "Crash", "crash_cg")
+	rc, pc := consumeFromFirst(t, []string{c.nsAddr}, "Crash", "crash_cg")
 	defer pc.Shutdown()
 	l := startLoad(p, "Crash", 4)
 

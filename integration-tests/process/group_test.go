@@ -20,10 +20,11 @@ import (
 	"qianlang.io/mq/store"
 )
 
-// groupCluster is one NameServer and a three-member Raft broker group, all
-// separate processes.
+// groupCluster is a three-member Raft broker group, every member a
+// process of its own, and the NameServers it registers with.
 type groupCluster struct {
-	nsAddr  string
+	nsAddr  string   // the first NameServer
+	name    string   // brokerName and dLegerGroup
 	addrs   []string // client addresses of the members
 	confs   []string
 	members []*proc
@@ -31,10 +32,29 @@ type groupCluster struct {
 
 func startGroup(t *testing.T, extra ...string) *groupCluster {
 	t.Helper()
-	nsPort := freePort(t)
-	g := &groupCluster{nsAddr: fmt.Sprintf("127.0.0.1:%d", nsPort)}
-	start(t, "mqnamesrv", "-c", writeConf(t, "namesrv.conf", fmt.Sprintf("listenPort=%d", nsPort)))
-	waitListening(t, g.nsAddr)
+	return startGroupOn(t, startNamesrvs(t, 1), "broker-a", extra...)
+}
+
+// startNamesrvs starts n NameServers and returns their addresses.
+func startNamesrvs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for k := range n {
+		port := freePort(t)
+		start(t, fmt.Sprintf("mqnamesrv %d", k), "-c", writeConf(t, fmt.Sprintf("namesrv%d.conf", k), fmt.Sprintf("listenPort=%d", port)))
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	for _, a := range addrs {
+		waitListening(t, a)
+	}
+	return addrs
+}
+
+// startGroupOn starts a three-member group named name that registers with
+// the NameServers at nsAddrs.
+func startGroupOn(t *testing.T, nsAddrs []string, name string, extra ...string) *groupCluster {
+	t.Helper()
+	g := &groupCluster{nsAddr: nsAddrs[0], name: name}
 	peers := fmt.Sprintf("n0-127.0.0.1:%d;n1-127.0.0.1:%d;n2-127.0.0.1:%d", freePort(t), freePort(t), freePort(t))
 	root := t.TempDir()
 	if d := os.Getenv("QIANLANG_TEST_KEEP"); d != "" { // keep the stores there, to look at after a failure
@@ -43,16 +63,16 @@ func startGroup(t *testing.T, extra ...string) *groupCluster {
 	for k := range 3 {
 		port := freePort(t)
 		g.addrs = append(g.addrs, fmt.Sprintf("127.0.0.1:%d", port))
-		conf := writeConf(t, fmt.Sprintf("broker-n%d.conf", k), append([]string{
-			"brokerClusterName=ProcCluster", "brokerName=broker-a",
+		conf := writeConf(t, fmt.Sprintf("%s-n%d.conf", name, k), append([]string{
+			"brokerClusterName=ProcCluster", "brokerName=" + name,
 			fmt.Sprintf("listenPort=%d", port), "brokerIP1=127.0.0.1",
-			"namesrvAddr=" + g.nsAddr, "storePathRootDir=" + filepath.Join(root, fmt.Sprintf("n%d", k)),
+			"namesrvAddr=" + strings.Join(nsAddrs, ";"), "storePathRootDir=" + filepath.Join(root, name, fmt.Sprintf("n%d", k)),
 			"mappedFileSizeCommitLog=67108864", "maxHashSlotNum=100000", "maxIndexNum=400000",
-			"enableDLegerCommitLog=true", "dLegerGroup=broker-a", "dLegerPeers=" + peers, fmt.Sprintf("dLegerSelfId=n%d", k),
+			"enableDLegerCommitLog=true", "dLegerGroup=" + name, "dLegerPeers=" + peers, fmt.Sprintf("dLegerSelfId=n%d", k),
 			"dLegerShutdownDrainMs=0",
 		}, extra...)...)
 		g.confs = append(g.confs, conf)
-		g.members = append(g.members, start(t, fmt.Sprintf("mqbroker n%d", k), "-c", conf))
+		g.members = append(g.members, start(t, fmt.Sprintf("mqbroker %s n%d", name, k), "-c", conf))
 	}
 	for _, a := range g.addrs {
 		waitListening(t, a)
@@ -68,14 +88,18 @@ func (g *groupCluster) leader(t *testing.T, a *admin.Client, topic string, not s
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		rd, err := a.Route(ctx, topic)
-		if err != nil || len(rd.BrokerDatas) == 0 {
+		if err != nil {
 			return false
 		}
-		addr := rd.BrokerDatas[0].BrokerAddrs[0]
-		for i, x := range g.addrs {
-			if x == addr && addr != not {
-				idx = i
-				return true
+		for _, bd := range rd.BrokerDatas {
+			if bd.BrokerName != g.name {
+				continue
+			}
+			for i, x := range g.addrs {
+				if x == bd.MasterAddr() && x != not {
+					idx = i
+					return true
+				}
 			}
 		}
 		return false
@@ -96,7 +120,7 @@ func (g *groupCluster) createTopics(t *testing.T, a *admin.Client, queues int, t
 		if err != nil {
 			return false
 		}
-		bd, ok := ci.BrokerAddrTable["broker-a"]
+		bd, ok := ci.BrokerAddrTable[g.name]
 		if !ok || bd.BrokerAddrs[0] == "" {
 			return false
 		}
@@ -181,7 +205,7 @@ func TestGroupKill9LeaderLosesNoAcknowledgedMessage(t *testing.T) {
 			all := l.finish()
 			t.Logf("%s: %d acknowledged, %d failed attempts", flush, len(all), l.failed.Load())
 
-			rc, pc := consumeFromFirst(t, g.nsAddr, "GroupCrash", "gcrash_cg")
+			rc, pc := consumeFromFirst(t, []string{g.nsAddr}, "GroupCrash", "gcrash_cg")
 			require.Eventually(t, func() bool { return len(rc.missing(all)) == 0 }, 90*time.Second, 200*time.Millisecond,
 				"acknowledged messages not consumed: %d, e.g. %v", len(rc.missing(all)), head(rc.missing(all), 5))
 			_ = pc.Shutdown()
@@ -220,7 +244,7 @@ func TestGroupKill9AllMembersAtOnce(t *testing.T) {
 	all := l.finish()
 	t.Logf("%d acknowledged (%d before the kill), %d failed attempts", len(all), before, l.failed.Load())
 
-	rc, pc := consumeFromFirst(t, g.nsAddr, "GroupAll", "gall_cg")
+	rc, pc := consumeFromFirst(t, []string{g.nsAddr}, "GroupAll", "gall_cg")
 	require.Eventually(t, func() bool { return len(rc.missing(all)) == 0 }, 90*time.Second, 200*time.Millisecond,
 		"acknowledged messages not consumed: %d, e.g. %v", len(rc.missing(all)), head(rc.missing(all), 5))
 	_ = pc.Shutdown()
