@@ -2,16 +2,19 @@ package replica
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // FuzzReadFrame feeds arbitrary bytes to the peer frame decoder: it must
-// return a message or an error, never panic, and a decoded message must
-// encode back to a frame that decodes to the same message.
+// return a message or an error, never panic, decode exactly what raft's
+// generated code decodes, and a decoded message must encode back to a
+// frame that decodes to the same message.
 func FuzzReadFrame(f *testing.F) {
 	for _, m := range []pb.Message{
 		{Type: pb.MsgHeartbeat, To: 2, From: 1, Term: 3, Commit: 10},
@@ -26,6 +29,14 @@ func FuzzReadFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	for _, body := range [][]byte{
+		entryField(varintField(fieldEntryIndex, 5), bytesField(fieldEntryData, nil)),
+		entryField(varintField(fieldEntryTerm, 1), bytesField(fieldEntryData, []byte{1}), bytesField(fieldEntryData, []byte{2, 3})),
+		entryField(varintField(9, 1)),
+		varintField(fieldMessageEntries, 1),
+	} {
+		f.Add(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var buf []byte
 		var m pb.Message
@@ -34,7 +45,21 @@ func FuzzReadFrame(f *testing.F) {
 			if !errors.Is(err, ErrFrame) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
+			if errors.Is(err, ErrFrame) && len(b) >= 4 {
+				if n := binary.BigEndian.Uint32(b); n <= maxFrame && int(n) <= len(b)-4 {
+					if _, gerr := generated(b[4 : 4+n]); gerr == nil {
+						t.Fatalf("the generated decoder accepts what readFrame refused: %v", err)
+					}
+				}
+			}
 			return
+		}
+		want, gerr := generated(b[4 : 4+binary.BigEndian.Uint32(b)])
+		if gerr != nil {
+			t.Fatalf("readFrame accepted what the generated decoder refuses: %v", gerr)
+		}
+		if !reflect.DeepEqual(want, m) {
+			t.Fatalf("decoded differently from the generated code:\n%v\n%v", want.String(), m.String())
 		}
 		again, err := appendFrame(nil, &m)
 		if err != nil {

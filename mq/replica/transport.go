@@ -240,7 +240,8 @@ func appendFrame(dst []byte, m *pb.Message) ([]byte, error) {
 // ErrFrame is wrapped by errors about a malformed peer frame.
 var ErrFrame = errors.New("replica: bad frame")
 
-// readFrame reads one message; buf is reused between calls.
+// readFrame reads one message. buf is reused between calls until a
+// message's entries alias it; it is then left to the message.
 func readFrame(r io.Reader, buf *[]byte, m *pb.Message) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -250,24 +251,20 @@ func readFrame(r io.Reader, buf *[]byte, m *pb.Message) error {
 	if n > maxFrame {
 		return fmt.Errorf("%w: %d bytes exceeds %d", ErrFrame, n, maxFrame)
 	}
-	if cap(*buf) < int(n) {
+	// A buffer far larger than the frame is not kept alive by entries
+	// that alias a small part of it.
+	if c := cap(*buf); c < int(n) || c > 2*int(n)+64<<10 {
 		*buf = make([]byte, n)
 	}
 	b := (*buf)[:n]
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
-	return decodeMessage(b, m)
-}
-
-// decodeMessage decodes a raft message; the message copies what it keeps
-// of b.
-func decodeMessage(b []byte, m *pb.Message) error {
-	*m = pb.Message{}
-	if err := m.Unmarshal(b); err != nil {
-		return fmt.Errorf("%w: %w", ErrFrame, err)
+	aliased, err := decodeMessage(b, m)
+	if aliased {
+		*buf = nil
 	}
-	return nil
+	return err
 }
 
 func (t *TCP) acceptLoop() {
