@@ -39,6 +39,14 @@ type member struct {
 	metaWake chan struct{}
 	mu       sync.Mutex
 	proposed metaVersions // what the leader last replicated; guarded by mu
+	// offsetsWhole makes the leader's next offset replication the whole
+	// table, not the changes; offsetsWholeAt is when one last committed.
+	// Guarded by mu.
+	offsetsWhole   bool
+	offsetsWholeAt time.Time
+	// offsetsMu orders the offset proposals: it is held from taking
+	// offsets out of the table until their entry is proposed.
+	offsetsMu sync.Mutex
 }
 
 // metaVersions identify the states of the replicated tables.
@@ -47,17 +55,24 @@ type metaVersions struct {
 	offsets        uint64
 }
 
-// metaEntry is a replicated metadata entry: whole tables, so applying one
-// is idempotent and a follower that becomes leader holds the last
-// replicated state.
+// metaEntry is a replicated metadata entry: whole tables, or the consumer
+// offsets that changed, so applying the entries in log order is idempotent
+// and a follower that becomes leader holds the last replicated state.
 type metaEntry struct {
-	Leader  *leaderInfo                                 `json:"leader,omitempty"`
-	Topics  map[string]protocol.TopicConfig             `json:"topics,omitempty"`
-	Groups  map[string]protocol.SubscriptionGroupConfig `json:"groups,omitempty"`
-	Offsets map[string]map[int32]int64                  `json:"offsets,omitempty"`
-	Version *tableVersions                              `json:"version,omitempty"`
-	Members map[uint64]string                           `json:"members,omitempty"`
-	Locks   *[]lockRecord                               `json:"locks,omitempty"`
+	Leader *leaderInfo                                 `json:"leader,omitempty"`
+	Topics map[string]protocol.TopicConfig             `json:"topics,omitempty"`
+	Groups map[string]protocol.SubscriptionGroupConfig `json:"groups,omitempty"`
+	// Offsets is the whole offset table; an empty one is sent as {} and
+	// replaces the table, an absent one (null) leaves it.
+	Offsets map[string]map[int32]int64 `json:"offsets"`
+	// OffsetUpdates and OffsetRemovals are the offsets committed and the
+	// "topic@group" keys deleted since the leader last replicated them;
+	// removals apply first.
+	OffsetUpdates  map[string]map[int32]int64 `json:"offsetUpdates,omitempty"`
+	OffsetRemovals []string                   `json:"offsetRemovals,omitempty"`
+	Version        *tableVersions             `json:"version,omitempty"`
+	Members        map[uint64]string          `json:"members,omitempty"`
+	Locks          *[]lockRecord              `json:"locks,omitempty"`
 }
 
 // tableVersions are the versions of the replicated topic and group tables.
@@ -72,6 +87,12 @@ type leaderInfo struct {
 // offsets committed within the last interval may be lost with the leader
 // (the consumers then see those messages again).
 const metaInterval = 500 * time.Millisecond
+
+// offsetsWholeEvery is how often the leader replicates the whole offset
+// table instead of its changes (when anything changed), so a member whose
+// table drifted (its own commits while it followed, or an older version's
+// members during a rolling upgrade) is brought back in line.
+const offsetsWholeEvery = time.Minute
 
 // newMember prepares this broker's membership; startMember joins once the
 // broker's address is known.
@@ -166,6 +187,7 @@ func (m *member) statusChanged(s replica.Status) {
 	if s.Role == replica.Leader {
 		m.mu.Lock()
 		m.proposed = metaVersions{}
+		m.offsetsWhole = true // the followers may not hold what this member committed while it followed
 		m.mu.Unlock()
 		m.proposeLeader()
 		wakeChan(m.metaWake)
@@ -213,26 +235,43 @@ func (m *member) proposeLeader() {
 }
 
 // replicateMeta runs on the leader: it replicates the tables that changed
-// since it last did.
+// since it last did; for consumer offsets only what changed, and the whole
+// table after a takeover, after a failed proposal and every
+// offsetsWholeEvery.
 func (m *member) replicateMeta() {
 	if m.n().Status().Role != replica.Leader {
 		return
 	}
 	topics, tv := m.b.topics.snapshot()
 	groups, gv := m.b.groups.snapshot()
-	offsets, ov := m.b.offsets.snapshot()
 	m.mu.Lock()
 	last := m.proposed
+	whole := m.offsetsWhole || time.Since(m.offsetsWholeAt) >= offsetsWholeEvery
 	m.mu.Unlock()
 	var e metaEntry
 	if tv != last.topics || gv != last.groups {
 		e.Topics, e.Groups = topics, groups
 		e.Version = &tableVersions{tv, gv}
 	}
-	if ov != last.offsets {
-		e.Offsets = offsets
+	m.offsetsMu.Lock()
+	defer m.offsetsMu.Unlock()
+	ov := last.offsets
+	if m.b.offsets.version() != last.offsets {
+		if whole {
+			e.Offsets, ov = m.b.offsets.takeAll()
+		} else {
+			e.OffsetUpdates, e.OffsetRemovals, ov = m.b.offsets.takeChanges()
+		}
 	}
-	if e.Topics == nil && e.Offsets == nil {
+	if e.Offsets == nil && e.OffsetUpdates == nil && e.OffsetRemovals == nil && ov != last.offsets {
+		// Nothing to say: the table changed only in ways it had
+		// replicated already.
+		m.mu.Lock()
+		m.proposed.offsets = ov
+		m.mu.Unlock()
+		ov = last.offsets
+	}
+	if e.Topics == nil && ov == last.offsets {
 		return
 	}
 	body, err := json.Marshal(e)
@@ -241,17 +280,23 @@ func (m *member) replicateMeta() {
 		return
 	}
 	m.n().ProposeMeta(body, func(err error) {
-		if err != nil {
-			return // tried again next round
-		}
 		m.mu.Lock()
+		defer m.mu.Unlock()
+		if err != nil {
+			// Tried again next round; changes taken for this entry are
+			// only in the table now, so the whole table goes.
+			m.offsetsWhole = true
+			return
+		}
 		if e.Topics != nil {
 			m.proposed.topics, m.proposed.groups = tv, gv
 		}
-		if e.Offsets != nil {
+		if ov != last.offsets {
 			m.proposed.offsets = ov
 		}
-		m.mu.Unlock()
+		if e.Offsets != nil {
+			m.offsetsWhole, m.offsetsWholeAt = false, time.Now()
+		}
 	})
 }
 
@@ -286,10 +331,13 @@ func (b *Broker) replicateTables(ctx context.Context) error {
 	return nil
 }
 
-// applyMeta applies a committed metadata entry. The leader's own tables
-// are already newer than what it replicated, so it only takes the leader
-// announcement.
-func (m *member) applyMeta(index uint64, payload []byte) {
+// applyMeta applies a committed metadata entry. A leader's own tables are
+// already newer than what it replicated in its term, so of those entries it
+// only takes the leader announcement; entries of earlier terms, which a new
+// leader may apply only after it took over (they commit with its first
+// entry), it applies like a follower: an admin change answered by the old
+// leader is one of them.
+func (m *member) applyMeta(index, term uint64, payload []byte) {
 	<-m.ready
 	var e metaEntry
 	if err := json.Unmarshal(payload, &e); err != nil {
@@ -301,7 +349,7 @@ func (m *member) applyMeta(index uint64, payload []byte) {
 			m.b.log.Error("recording the leader's address failed", "err", err)
 		}
 	}
-	if m.n().Status().Role == replica.Leader {
+	if st := m.n().Status(); st.Role == replica.Leader && term == st.Term {
 		return
 	}
 	if err := m.installTables(e); err != nil {
@@ -323,6 +371,9 @@ func (m *member) installTables(e metaEntry) error {
 	}
 	if e.Offsets != nil {
 		m.b.offsets.replace(e.Offsets)
+	}
+	if e.OffsetUpdates != nil || e.OffsetRemovals != nil {
+		m.b.offsets.apply(e.OffsetUpdates, e.OffsetRemovals)
 	}
 	if e.Locks != nil {
 		m.b.locks.replace(*e.Locks, time.Now())

@@ -23,6 +23,10 @@ type offsetTable struct {
 	offsets map[string]map[int32]int64 // "topic@group" → queue → offset
 	dirty   bool
 	seq     uint64 // counts changes
+	// What changed since takeChanges last ran, for a group's leader to
+	// replicate: the queues committed and the keys deleted.
+	changed map[string]map[int32]struct{}
+	removed map[string]struct{}
 }
 
 type offsetsFile struct {
@@ -61,7 +65,32 @@ func (o *offsetTable) commit(group, topic string, queueID int32, off int64) {
 		m[queueID] = off
 		o.dirty = true
 		o.seq++
+		o.markChanged(k, queueID)
 	}
+}
+
+func (o *offsetTable) markChanged(k string, queueID int32) {
+	if o.changed == nil {
+		o.changed = make(map[string]map[int32]struct{})
+	}
+	q := o.changed[k]
+	if q == nil {
+		q = make(map[int32]struct{})
+		o.changed[k] = q
+	}
+	q[queueID] = struct{}{}
+}
+
+// removeLocked deletes a key and records the deletion for replication.
+func (o *offsetTable) removeLocked(k string) {
+	delete(o.offsets, k)
+	delete(o.changed, k)
+	if o.removed == nil {
+		o.removed = make(map[string]struct{})
+	}
+	o.removed[k] = struct{}{}
+	o.dirty = true
+	o.seq++
 }
 
 func (o *offsetTable) get(group, topic string, queueID int32) (int64, bool) {
@@ -131,8 +160,7 @@ func (o *offsetTable) deleteTopic(topic string) {
 	defer o.mu.Unlock()
 	for k := range o.offsets {
 		if t, _, ok := strings.Cut(k, "@"); ok && t == topic {
-			delete(o.offsets, k)
-			o.dirty = true
+			o.removeLocked(k)
 		}
 	}
 }
@@ -143,8 +171,7 @@ func (o *offsetTable) deleteGroup(group string) {
 	defer o.mu.Unlock()
 	for k := range o.offsets {
 		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[i+1:] == group {
-			delete(o.offsets, k)
-			o.dirty = true
+			o.removeLocked(k)
 		}
 	}
 }

@@ -3,14 +3,16 @@ package broker
 import (
 	"maps"
 	"path/filepath"
+	"sort"
 	"sync"
 
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/vfs"
 )
 
-// The replicated broker metadata: a group's leader replicates whole tables
-// (see member.replicateMeta) and followers replace theirs with them.
+// The replicated broker metadata: a group's leader replicates whole tables,
+// or for consumer offsets what changed since it last did (see
+// member.replicateMeta), and followers replace or update theirs with them.
 
 // replace sets the whole topic table, as replicated by the leader.
 func (t *topicTable) replace(topics map[string]protocol.TopicConfig, v protocol.DataVersion) error {
@@ -47,11 +49,83 @@ func (g *groupTable) replace(groups map[string]protocol.SubscriptionGroupConfig,
 func (o *offsetTable) snapshot() (map[string]map[int32]int64, uint64) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
+	return o.copyLocked(), o.seq
+}
+
+func (o *offsetTable) copyLocked() map[string]map[int32]int64 {
 	out := make(map[string]map[int32]int64, len(o.offsets))
 	for k, v := range o.offsets {
 		out[k] = maps.Clone(v)
 	}
-	return out, o.seq
+	return out
+}
+
+// version is the number snapshot returns, without the copy.
+func (o *offsetTable) version() uint64 {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.seq
+}
+
+// takeAll returns a copy of the offsets for a whole-table replication and
+// forgets the changes recorded so far, which it includes.
+func (o *offsetTable) takeAll() (map[string]map[int32]int64, uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.changed, o.removed = nil, nil
+	return o.copyLocked(), o.seq
+}
+
+// takeChanges returns what changed since the last takeChanges or takeAll:
+// the current offsets of the queues committed (updates) and the keys
+// deleted and not written again (removals), and forgets them. Applying
+// removals, then updates, to a table that held the earlier state gives
+// this one.
+func (o *offsetTable) takeChanges() (updates map[string]map[int32]int64, removals []string, seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, qs := range o.changed {
+		cur, ok := o.offsets[k]
+		if !ok {
+			continue
+		}
+		u := make(map[int32]int64, len(qs))
+		for q := range qs {
+			if off, ok := cur[q]; ok {
+				u[q] = off
+			}
+		}
+		if updates == nil {
+			updates = make(map[string]map[int32]int64, len(o.changed))
+		}
+		updates[k] = u
+	}
+	for k := range o.removed {
+		removals = append(removals, k)
+	}
+	sort.Strings(removals)
+	o.changed, o.removed = nil, nil
+	return updates, removals, o.seq
+}
+
+// apply applies a leader's changes (see takeChanges); they are persisted
+// with the next periodic write.
+func (o *offsetTable) apply(updates map[string]map[int32]int64, removals []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range removals {
+		delete(o.offsets, k)
+	}
+	for k, u := range updates {
+		m := o.offsets[k]
+		if m == nil {
+			m = make(map[int32]int64, len(u))
+			o.offsets[k] = m
+		}
+		maps.Copy(m, u)
+	}
+	o.dirty = true
+	o.seq++
 }
 
 // replace sets every offset, as replicated by the leader; they are

@@ -70,20 +70,33 @@ func (b *Broker) replicateOffsets() error {
 	if b.member == nil {
 		return nil
 	}
+	m := b.member
+	// Proposed in turn with the leader's periodic changes, so none taken
+	// before this table lands after it.
+	m.offsetsMu.Lock()
 	offsets, _ := b.offsets.snapshot()
 	body, err := json.Marshal(metaEntry{Offsets: offsets})
 	if err != nil {
+		m.offsetsMu.Unlock()
 		return err
 	}
-	return b.proposeMetaWait(body, "offsets")
+	ch := make(chan error, 1)
+	m.n().ProposeMeta(body, func(err error) { ch <- err })
+	m.offsetsMu.Unlock()
+	return b.waitMeta(ch, "offsets")
 }
 
 // proposeMetaWait proposes a metadata entry and waits for its commit.
 func (b *Broker) proposeMetaWait(body []byte, what string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
-	defer cancel()
 	ch := make(chan error, 1)
 	b.member.n().ProposeMeta(body, func(err error) { ch <- err })
+	return b.waitMeta(ch, what)
+}
+
+// waitMeta waits for the outcome of a metadata proposal.
+func (b *Broker) waitMeta(ch <-chan error, what string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
 	select {
 	case err := <-ch:
 		if err != nil {

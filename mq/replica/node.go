@@ -103,9 +103,10 @@ type Options struct {
 	// OnStatus is called, in order and on a goroutine of its own, when
 	// the role, the term or the leader changes.
 	OnStatus func(Status)
-	// OnMeta applies a committed metadata entry. It runs on every member
-	// in log order, on the driver goroutine, and must not block.
-	OnMeta func(index uint64, payload []byte)
+	// OnMeta applies a committed metadata entry, given its index and the
+	// term it was proposed in. It runs on every member in log order, on
+	// the driver goroutine, and must not block.
+	OnMeta func(index, term uint64, payload []byte)
 	// OnCompletions runs after each batch of put completions.
 	OnCompletions func()
 	// SnapshotData returns the application metadata (JSON) a snapshot for
@@ -706,7 +707,7 @@ func (n *Node) apply(ents []pb.Entry) error {
 			n.rn.ApplyConfChange(cc)
 		default:
 			if len(e.Data) > 0 && store.EntryType(e.Data[0]) == store.EntryMeta && n.o.OnMeta != nil {
-				n.o.OnMeta(e.Index, e.Data[1:])
+				n.o.OnMeta(e.Index, e.Term, e.Data[1:])
 			}
 		}
 	}
