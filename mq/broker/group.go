@@ -284,8 +284,10 @@ func (m *member) replicateMeta() {
 		defer m.mu.Unlock()
 		if err != nil {
 			// Tried again next round; changes taken for this entry are
-			// only in the table now, so the whole table goes.
+			// only in the table now, so the whole table goes, even if
+			// nothing changes until then.
 			m.offsetsWhole = true
+			m.proposed.offsets = 0
 			return
 		}
 		if e.Topics != nil {
