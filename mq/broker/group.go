@@ -555,9 +555,14 @@ func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Com
 // SetReplicationFilter drops the group messages for which drop(from, to)
 // is true (nil: none). Tests cut the replication network with it.
 func (b *Broker) SetReplicationFilter(drop func(from, to uint64) bool) {
-	if b.member != nil && b.member.tr != nil {
-		b.member.tr.SetFilter(drop)
+	if b.member == nil || b.member.tr == nil {
+		return
 	}
+	if drop == nil {
+		b.member.tr.SetFilter(nil)
+		return
+	}
+	b.member.tr.SetFilter(func(m *pb.Message) bool { return drop(m.From, m.To) })
 }
 
 // suggestBroker is the brokerId a consumer of group should pull from next,

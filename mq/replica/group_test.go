@@ -32,9 +32,17 @@ type testGroup struct {
 	nodes  map[uint64]*Node
 	trs    map[uint64]*TCP
 	cut    sync.Map // uint64 → true: member isolated
+	// loseFn, when set, drops the messages it is true for.
+	loseFn atomic.Pointer[func(m *pb.Message) bool]
 	// Options for members started from now on.
 	putTimeout    time.Duration
 	electionTicks int
+	onMeta        func(id, index, term uint64, payload []byte)
+}
+
+func (g *testGroup) lose(m *pb.Message) bool {
+	f := g.loseFn.Load()
+	return f != nil && (*f)(m)
 }
 
 var voters = []uint64{1, 2, 3}
@@ -96,11 +104,16 @@ func (g *testGroup) start(id uint64, ln net.Listener) {
 	n, err := Start(Options{
 		ID: id, Voters: voters, Store: st, SyncFlush: g.sync,
 		TickInterval: 20 * time.Millisecond, ElectionTicks: cmp.Or(g.electionTicks, 10), PutTimeout: g.putTimeout,
+		OnMeta: func(index, term uint64, payload []byte) {
+			if g.onMeta != nil {
+				g.onMeta(id, index, term, payload)
+			}
+		},
 		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
 			tr, err := ListenTCP(TCPOptions{Self: id, Listener: ln, Peers: g.addrs, Deliver: deliver, Unreachable: unreachable})
 			if err == nil {
 				g.trs[id] = tr
-				tr.SetFilter(func(from, to uint64) bool { return g.isCut(from) || g.isCut(to) })
+				tr.SetFilter(func(m *pb.Message) bool { return g.isCut(m.From) || g.isCut(m.To) || g.lose(m) })
 			}
 			return tr, err
 		},
@@ -495,4 +508,69 @@ func TestGroupPutsWithoutQuorumTimeOut(t *testing.T) {
 	g.cut.Delete(id)
 	g.putAll(20, 10)
 	g.check()
+}
+
+// An entry the old leader committed, with a follower's acknowledgement,
+// but whose commit that follower never heard of, commits there only once
+// it leads, in its own term: its OnMeta gets the entry's older term, which
+// is how a broker knows to apply an old leader's metadata it learns of as
+// leader.
+func TestGroupNewLeaderAppliesTheOldTermsCommittedEntry(t *testing.T) {
+	type applied struct{ index, term uint64 }
+	var mu sync.Mutex
+	seen := map[uint64][]applied{} // by member
+	g := newTestGroup(t, false, func(g *testGroup) {
+		g.onMeta = func(id, index, term uint64, payload []byte) {
+			if string(payload) == "E" {
+				mu.Lock()
+				seen[id] = append(seen[id], applied{index, term})
+				mu.Unlock()
+			}
+		}
+	})
+	g.putAll(0, 10)
+	old := g.leader()
+	oldID, oldTerm := old.Status().ID, old.Status().Term
+	var f1, f2 uint64
+	for _, id := range voters {
+		if id != oldID {
+			if f1 == 0 {
+				f1 = id
+			} else {
+				f2 = id
+			}
+		}
+	}
+	// f2 hears nothing; f1 gets the entry but no message telling it that
+	// the entry committed.
+	g.cut.Store(f2, true)
+	e := old.Status().LastIndex + 1
+	lose := func(m *pb.Message) bool { return m.From == oldID && m.To == f1 && m.Commit >= e }
+	g.loseFn.Store(&lose)
+	done := make(chan error, 1)
+	old.ProposeMeta([]byte("E"), func(err error) { done <- err })
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the old leader commits E with f1's acknowledgement")
+	case <-time.After(10 * time.Second):
+		t.Fatal("E did not commit")
+	}
+	require.Less(t, g.nodes[f1].Status().Commit, e, "f1 learned that E committed")
+
+	g.crash(oldID)
+	g.loseFn.Store(nil)
+	g.cut.Delete(f2)
+	lead := g.leader(oldID)
+	require.Equal(t, f1, lead.Status().ID, "only f1 holds E, so only f1 can win")
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen[f1]) > 0
+	}, 10*time.Second, 10*time.Millisecond, "the new leader never applied E")
+	mu.Lock()
+	got := seen[f1][0]
+	mu.Unlock()
+	require.Equal(t, e, got.index)
+	require.Equal(t, oldTerm, got.term, "E keeps the term it was proposed in")
+	require.Greater(t, lead.Status().Term, oldTerm, "and the new leader leads in a later term")
 }

@@ -55,7 +55,7 @@ type TCP struct {
 	o      TCPOptions
 	ln     net.Listener
 	peers  map[uint64]*peerConn
-	filter atomic.Pointer[func(from, to uint64) bool]
+	filter atomic.Pointer[func(m *pb.Message) bool]
 
 	mu      sync.Mutex
 	inbound map[net.Conn]struct{} // guarded by mu
@@ -102,9 +102,9 @@ func ListenTCP(o TCPOptions) (*TCP, error) {
 func (t *TCP) Addr() string { return t.ln.Addr().String() }
 
 // SetFilter installs drop, which is asked about every message sent or
-// received (from, to) and drops it when true; nil removes it. Tests use it
-// to cut the network between members.
-func (t *TCP) SetFilter(drop func(from, to uint64) bool) {
+// received and drops it when true; nil removes it. Tests use it to cut the
+// network between members, or to lose chosen messages.
+func (t *TCP) SetFilter(drop func(m *pb.Message) bool) {
 	if drop == nil {
 		t.filter.Store(nil)
 		return
@@ -112,15 +112,15 @@ func (t *TCP) SetFilter(drop func(from, to uint64) bool) {
 	t.filter.Store(&drop)
 }
 
-func (t *TCP) dropped(from, to uint64) bool {
+func (t *TCP) dropped(m *pb.Message) bool {
 	f := t.filter.Load()
-	return f != nil && (*f)(from, to)
+	return f != nil && (*f)(m)
 }
 
 func (t *TCP) Send(msgs []pb.Message) {
 	for _, m := range msgs {
 		p := t.peers[m.To]
-		if p == nil || t.dropped(t.o.Self, m.To) {
+		if p == nil || t.dropped(&m) {
 			continue
 		}
 		select {
@@ -312,7 +312,7 @@ func (t *TCP) readLoop(c net.Conn) {
 			}
 			return
 		}
-		if m.To != t.o.Self || t.dropped(m.From, m.To) {
+		if m.To != t.o.Self || t.dropped(&m) {
 			continue
 		}
 		t.o.Deliver(m)
