@@ -2,8 +2,10 @@ package mqtest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +17,41 @@ import (
 func freePeers(t testing.TB, n int) string {
 	var parts []string
 	for k := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("mqtest: %v", err)
-		}
-		parts = append(parts, fmt.Sprintf("n%d-%s", k, ln.Addr().String()))
-		_ = ln.Close()
+		parts = append(parts, fmt.Sprintf("n%d-127.0.0.1:%d", k, peerPort(t)))
 	}
 	return strings.Join(parts, ";")
+}
+
+// peerPorts hands out the members' replication ports. They come from below
+// Linux's default ephemeral range (32768–60999), so no outgoing connection
+// of any test can take one between the check here and the member's bind,
+// and none is handed out twice in one process.
+var peerPorts struct {
+	mu   sync.Mutex
+	next int
+}
+
+const peerPortLow, peerPortHigh = 20000, 32000
+
+func peerPort(t testing.TB) int {
+	peerPorts.mu.Lock()
+	defer peerPorts.mu.Unlock()
+	if peerPorts.next == 0 {
+		// Test binaries of several packages may run at once.
+		peerPorts.next = peerPortLow + rand.IntN(peerPortHigh-peerPortLow)
+	}
+	for range peerPortHigh - peerPortLow {
+		p := peerPorts.next
+		if peerPorts.next++; peerPorts.next >= peerPortHigh {
+			peerPorts.next = peerPortLow
+		}
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			_ = ln.Close()
+			return p
+		}
+	}
+	t.Fatalf("mqtest: no free port in %d–%d", peerPortLow, peerPortHigh)
+	return 0
 }
 
 // Replicas is the number of members per broker group.
