@@ -31,8 +31,10 @@ type member struct {
 	self  dlegerPeer
 	all   []dlegerPeer
 
-	addrs    *memberAddrs // client address of each member, from their leader announcements
-	brokerID atomic.Int64 // registered id; -1 while unknown
+	addrs    *memberAddrs   // client address of each member, from their leader announcements
+	tablesAt *tablesAt      // the last metadata entry the topic and group tables hold
+	brokerID atomic.Int64   // registered id; -1 while unknown
+	last     replica.Status // the status statusChanged saw last; its goroutine only
 	term     atomic.Uint64
 	fwd      *remoting.Client
 
@@ -99,8 +101,9 @@ const offsetsWholeEvery = time.Minute
 func (b *Broker) newMember() error {
 	self, all := b.cfg.dlegerMembers()
 	m := &member{b: b, self: self, all: all, metaWake: make(chan struct{}, 1), ready: make(chan struct{}),
-		fwd:   remoting.NewClient(remoting.ClientOptions{DialTimeout: time.Second}),
-		addrs: newMemberAddrs(b.cfg.FS, b.cfg.StorePathRootDir)}
+		fwd:      remoting.NewClient(remoting.ClientOptions{DialTimeout: time.Second}),
+		addrs:    newMemberAddrs(b.cfg.FS, b.cfg.StorePathRootDir),
+		tablesAt: newTablesAt(b.cfg.FS, b.cfg.StorePathRootDir)}
 	if err := m.addrs.load(); err != nil {
 		return err
 	}
@@ -118,6 +121,10 @@ func (b *Broker) startMember() error {
 	for i, p := range all {
 		voters[i] = p.id
 		peers[p.id] = p.addr
+	}
+	if err := m.tablesAt.load(b.store.AppliedIndex()); err != nil {
+		m.fwd.Close()
+		return fmt.Errorf("broker: join group %s: %w", b.cfg.DLegerGroup, err)
 	}
 	node, err := replica.Start(replica.Options{
 		ID: self.id, Voters: voters, Store: b.store,
@@ -154,8 +161,13 @@ func (b *Broker) startMember() error {
 
 // statusChanged follows role changes: the registered brokerId, and on
 // becoming leader, the meta entry that tells followers where to forward.
+// Once the leader has settled (applied an entry of its own term, and so
+// every entry its predecessors committed), it starts replicating its
+// tables and running the schedulers.
 func (m *member) statusChanged(s replica.Status) {
 	<-m.ready
+	prev := m.last
+	m.last = s
 	m.term.Store(s.Term)
 	id := int64(-1)
 	switch {
@@ -172,7 +184,7 @@ func (m *member) statusChanged(s replica.Status) {
 		}
 		id = int64(slices.Index(others, m.self.id) + 1)
 	}
-	m.b.log.Info("group member status", "group", m.b.cfg.DLegerGroup, "self", m.self.name, "role", s.Role.String(), "term", s.Term, "leader", s.Leader, "brokerId", id)
+	m.b.log.Info("group member status", "group", m.b.cfg.DLegerGroup, "self", m.self.name, "role", s.Role.String(), "term", s.Term, "leader", s.Leader, "settled", s.Settled, "brokerId", id)
 	if id == -1 {
 		return // no leader known: keep the last registration
 	}
@@ -184,17 +196,23 @@ func (m *member) statusChanged(s replica.Status) {
 	if old := m.brokerID.Swap(id); old != id {
 		m.b.requestRegister()
 	}
-	if s.Role == replica.Leader {
+	if s.Role != replica.Leader {
+		return
+	}
+	took := prev.Role != replica.Leader || prev.Term != s.Term
+	if took {
 		m.mu.Lock()
 		m.proposed = metaVersions{}
 		m.offsetsWhole = true // the followers may not hold what this member committed while it followed
 		m.mu.Unlock()
 		m.proposeLeader()
-		wakeChan(m.metaWake)
-		m.b.sched.wakeAll()
 		// The locks it inherited count from now: their owners may need
 		// a route refresh (up to 30 s) before they reach this leader.
 		m.b.locks.replace(m.b.locks.owners(), time.Now())
+	}
+	if s.Settled && (took || !prev.Settled) {
+		wakeChan(m.metaWake)
+		m.b.sched.wakeAll()
 	}
 }
 
@@ -239,7 +257,7 @@ func (m *member) proposeLeader() {
 // table after a takeover, after a failed proposal and every
 // offsetsWholeEvery.
 func (m *member) replicateMeta() {
-	if m.n().Status().Role != replica.Leader {
+	if !m.b.leads() {
 		return
 	}
 	topics, tv := m.b.topics.snapshot()
@@ -333,12 +351,13 @@ func (b *Broker) replicateTables(ctx context.Context) error {
 	return nil
 }
 
-// applyMeta applies a committed metadata entry. The leader's own tables
-// are already newer than what it replicated, so it only takes the leader
-// announcement. (An entry of an earlier term that commits only with a new
-// leader's first entry is skipped too; see "Not yet" in
-// docs/architecture/05-replication.md.)
-func (m *member) applyMeta(index, _ uint64, payload []byte) {
+// applyMeta applies a committed metadata entry. A leader's own entries
+// (of its term) carry tables older than its own, so it only notes them as
+// held; the entries of an earlier term that commit after it took over
+// (say an admin change its predecessor answered just before dying) are
+// installed like on a follower, before it settles and serves (see
+// Broker.leads).
+func (m *member) applyMeta(index, term uint64, payload []byte) {
 	<-m.ready
 	var e metaEntry
 	if err := json.Unmarshal(payload, &e); err != nil {
@@ -350,33 +369,48 @@ func (m *member) applyMeta(index, _ uint64, payload []byte) {
 			m.b.log.Error("recording the leader's address failed", "err", err)
 		}
 	}
-	if m.n().Status().Role == replica.Leader {
-		return
-	}
-	if err := m.installTables(e); err != nil {
+	s := m.n().Status()
+	own := s.Role == replica.Leader && term == s.Term
+	if err := m.installTables(e, index, own); err != nil {
 		m.b.log.Error("applying replicated metadata failed", "index", index, "err", err)
 	}
 }
 
-// installTables replaces this follower's tables with the leader's. Only
-// the tables: a deleted topic's queues stay, as on the leader (see
-// deleteTopic), since queue offsets must stay a function of the log on
-// every member.
-func (m *member) installTables(e metaEntry) error {
+// installTables replaces this member's tables with the leader's, given
+// the entry's index (0 for a snapshot's tables, installed whatever the
+// member holds). A table skips entries at or below the index it last
+// took (an entry delivered again after a restart is older than the table
+// on disk); own marks a leader's own entry, whose tables it only notes as
+// held. Only the tables change: a deleted topic's queues stay, as on the
+// leader (see deleteTopic), since queue offsets must stay a function of
+// the log on every member.
+func (m *member) installTables(e metaEntry, index uint64, own bool) error {
 	var errs []error
 	for id, addr := range e.Members {
 		errs = append(errs, m.addrs.set(id, addr))
 	}
-	if e.Topics != nil && e.Version != nil {
-		errs = append(errs, m.b.topics.replace(e.Topics, e.Version.Topics), m.b.groups.replace(e.Groups, e.Version.Groups))
+	if e.Topics != nil && e.Version != nil && (index == 0 || index > m.tablesAt.index) {
+		if !own {
+			errs = append(errs, m.b.topics.replace(e.Topics, e.Version.Topics), m.b.groups.replace(e.Groups, e.Version.Groups))
+			m.b.requestRegister() // the NameServers route by the registered topics
+		}
+		if index > 0 {
+			errs = append(errs, m.tablesAt.set(index))
+		}
 	}
-	if e.Offsets != nil {
-		m.b.offsets.replace(e.Offsets)
+	offsets := e.Offsets != nil || e.OffsetUpdates != nil || e.OffsetRemovals != nil
+	if offsets && (index == 0 || index > m.b.offsets.metaAt()) {
+		if !own {
+			if e.Offsets != nil {
+				m.b.offsets.replace(e.Offsets)
+			}
+			if e.OffsetUpdates != nil || e.OffsetRemovals != nil {
+				m.b.offsets.apply(e.OffsetUpdates, e.OffsetRemovals)
+			}
+		}
+		m.b.offsets.setMetaAt(index)
 	}
-	if e.OffsetUpdates != nil || e.OffsetRemovals != nil {
-		m.b.offsets.apply(e.OffsetUpdates, e.OffsetRemovals)
-	}
-	if e.Locks != nil {
+	if e.Locks != nil && !own {
 		m.b.locks.replace(*e.Locks, time.Now())
 	}
 	return errors.Join(errs...)
@@ -407,7 +441,7 @@ func (m *member) restoreData(b []byte) {
 		m.b.log.Error("undecodable snapshot metadata; tables stay as they were", "err", err)
 		return
 	}
-	if err := m.installTables(e); err != nil {
+	if err := m.installTables(e, 0, false); err != nil {
 		m.b.log.Error("installing snapshot metadata failed", "err", err)
 	}
 }
@@ -435,25 +469,40 @@ func (b *Broker) putSync(msgs []*message.Message) error {
 	return <-ch
 }
 
-// leads reports whether this broker takes writes itself.
+// leads reports whether this broker takes writes itself: standalone, or
+// as its group's leader once settled. A leader that has not yet applied
+// every entry its predecessors committed does not serve writes and table
+// changes yet: they wait in forward, since an entry still to apply may
+// replace the tables they would change.
 func (b *Broker) leads() bool {
-	return b.member == nil || b.member.n().Status().Role == replica.Leader
+	if b.member == nil {
+		return true
+	}
+	s := b.member.n().Status()
+	return s.Role == replica.Leader && s.Settled
 }
 
 // forward relays a send (or a table change) that reached a follower to
 // the leader and its answer back, so clients whose route is not yet
 // refreshed keep working. During an election it waits for the new leader,
-// up to leaderWait; then the client is told to retry.
+// up to leaderWait, then the client is told to retry; when this broker
+// turns out to lead, it serves the request itself once settled.
 func (b *Broker) forward(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	fields := append(remoting.Fields(nil), req.ExtFields...)
-	body := append([]byte(nil), req.Body...)
 	go func() {
+		leader, self := b.waitLeaderAddr(leaderWait)
+		if self {
+			if resp := b.serve(context.Background(), c, req); resp != nil {
+				c.Respond(req, resp)
+			}
+			return
+		}
 		defer req.Release()
-		leader, ok := b.waitLeaderAddr(leaderWait)
-		if !ok {
+		if leader == "" {
 			c.Respond(req, req.Errorf(remoting.ServiceNotAvailable, "service not available now: group %s is electing a leader", b.cfg.DLegerGroup))
 			return
 		}
+		fields := append(remoting.Fields(nil), req.ExtFields...)
+		body := append([]byte(nil), req.Body...)
 		ctx, cancel := context.WithTimeout(context.Background(), sendAnswerDeadline-leaderWait)
 		defer cancel()
 		resp, err := b.member.fwd.Invoke(ctx, leader, remoting.NewRequest(req.Code, fields, body))
@@ -472,20 +521,25 @@ func (b *Broker) forward(c *remoting.Conn, req *remoting.Command) *remoting.Comm
 // leaderWait bounds how long a forwarded request waits for an election.
 const leaderWait = 1500 * time.Millisecond
 
-// waitLeaderAddr returns the client address of the group's leader once
-// one other than this broker is known, waiting up to d.
-func (b *Broker) waitLeaderAddr(d time.Duration) (string, bool) {
+// waitLeaderAddr waits up to d for a leader: the client address of
+// another member that leads, or self when this broker leads and has
+// settled. Neither: no leader in time.
+func (b *Broker) waitLeaderAddr(d time.Duration) (addr string, self bool) {
 	deadline := time.Now().Add(d)
 	for {
-		if s := b.member.n().Status(); s.Role != replica.Leader && s.Leader != 0 {
+		s := b.member.n().Status()
+		switch {
+		case s.Role == replica.Leader && s.Settled:
+			return "", true
+		case s.Role != replica.Leader && s.Leader != 0:
 			if addr, ok := b.member.addrs.get(s.Leader); ok && addr != b.addr {
-				return addr, true
+				return addr, false
 			}
 		}
 		if time.Now().After(deadline) {
 			return "", false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -551,17 +605,14 @@ func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Com
 	return nil
 }
 
-// SetReplicationFilter drops the group messages for which drop(from, to)
-// is true (nil: none). Tests cut the replication network with it.
-func (b *Broker) SetReplicationFilter(drop func(from, to uint64) bool) {
+// SetReplicationFilter drops the group messages this member sends or
+// receives for which drop is true (nil: none); drop sees a copy. Tests
+// cut or thin out the replication network with it.
+func (b *Broker) SetReplicationFilter(drop func(*pb.Message) bool) {
 	if b.member == nil || b.member.tr == nil {
 		return
 	}
-	if drop == nil {
-		b.member.tr.SetFilter(nil)
-		return
-	}
-	b.member.tr.SetFilter(func(m *pb.Message) bool { return drop(m.From, m.To) })
+	b.member.tr.SetFilter(drop)
 }
 
 // suggestBroker is the brokerId a consumer of group should pull from next,

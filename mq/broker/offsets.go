@@ -27,10 +27,16 @@ type offsetTable struct {
 	// replicate: the queues committed and the keys deleted.
 	changed map[string]map[int32]struct{}
 	removed map[string]struct{}
+	// metaIndex is the index of the last replicated metadata entry whose
+	// offsets this table holds (see member.installTables); written with
+	// the table.
+	metaIndex uint64
 }
 
 type offsetsFile struct {
 	OffsetTable map[string]map[int32]int64 `json:"offsetTable"`
+	// MetaIndex is offsetTable.metaIndex; Java's brokers ignore it.
+	MetaIndex uint64 `json:"metaIndex,omitempty"`
 }
 
 func newOffsetTable(fs vfs.FS, root string) *offsetTable {
@@ -49,6 +55,7 @@ func (o *offsetTable) load() error {
 	for k, v := range f.OffsetTable {
 		o.offsets[k] = v
 	}
+	o.metaIndex = f.MetaIndex
 	return nil
 }
 
@@ -116,8 +123,9 @@ func (o *offsetTable) persist() error {
 		snap[k] = c
 	}
 	o.dirty = false
+	at := o.metaIndex
 	o.mu.Unlock()
-	if err := writeJSONFile(o.fs, o.path, offsetsFile{OffsetTable: snap}); err != nil {
+	if err := writeJSONFile(o.fs, o.path, offsetsFile{OffsetTable: snap, MetaIndex: at}); err != nil {
 		o.mu.Lock()
 		o.dirty = true
 		o.mu.Unlock()

@@ -195,3 +195,71 @@ func (m *memberAddrs) all() map[uint64]string {
 	defer m.mu.Unlock()
 	return maps.Clone(m.addrs)
 }
+
+// metaAt reports the index of the last replicated metadata entry whose
+// offsets the table holds.
+func (o *offsetTable) metaAt() uint64 {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.metaIndex
+}
+
+// setMetaAt records that the table holds the replicated metadata entry
+// at index; it is written with the table.
+func (o *offsetTable) setMetaAt(index uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if index > o.metaIndex {
+		o.metaIndex = index
+		o.dirty = true
+	}
+}
+
+// tablesAt is the index of the last replicated metadata entry whose topic
+// and group tables this member holds, kept in config/metaApplied.json and
+// written after the tables. After a restart Raft delivers again the
+// entries after the checkpoint's applied index; those at or below this
+// index are older than the tables on disk and are skipped.
+type tablesAt struct {
+	fs    vfs.FS
+	path  string
+	index uint64 // the driver goroutine's, once loaded
+}
+
+type tablesAtFile struct {
+	Index uint64 `json:"index"`
+}
+
+func newTablesAt(fs vfs.FS, root string) *tablesAt {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	return &tablesAt{fs: fs, path: filepath.Join(root, "config", "metaApplied.json")}
+}
+
+// load reads the index; without the file (a store written before it
+// existed) it is floor, the index up to which the store applied entries.
+func (a *tablesAt) load(floor uint64) error {
+	var f tablesAtFile
+	ok, err := readJSONFile(a.fs, a.path, &f)
+	if err != nil {
+		return err
+	}
+	a.index = f.Index
+	if !ok {
+		a.index = floor
+	}
+	return nil
+}
+
+// set records index durably.
+func (a *tablesAt) set(index uint64) error {
+	if index <= a.index {
+		return nil
+	}
+	if err := writeJSONFile(a.fs, a.path, tablesAtFile{Index: index}); err != nil {
+		return err
+	}
+	a.index = index
+	return nil
+}

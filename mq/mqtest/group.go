@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	raftpb "go.etcd.io/raft/v3/raftpb"
+
 	"qianlang.io/mq/replica"
 	"qianlang.io/mq/store"
 )
@@ -94,14 +96,19 @@ func (c *Cluster) Leader(g int) int {
 // broker i: it neither sends to nor hears from the rest of its group.
 // Its client port stays up.
 func (c *Cluster) Isolate(i int, cut bool) {
-	b := c.Brokers[i]
-	if b == nil {
-		return
-	}
 	if cut {
-		b.SetReplicationFilter(func(from, to uint64) bool { return true })
+		c.DropReplication(i, func(*raftpb.Message) bool { return true })
 	} else {
-		b.SetReplicationFilter(nil)
+		c.DropReplication(i, nil)
+	}
+}
+
+// DropReplication drops the Raft messages broker i sends or receives for
+// which drop is true (nil: none). Member ids are 1-based positions in
+// the group (Members(g)[k] is id k+1).
+func (c *Cluster) DropReplication(i int, drop func(m *raftpb.Message) bool) {
+	if b := c.Brokers[i]; b != nil {
+		b.SetReplicationFilter(drop)
 	}
 }
 

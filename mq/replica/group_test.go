@@ -573,4 +573,7 @@ func TestGroupNewLeaderAppliesTheOldTermsCommittedEntry(t *testing.T) {
 	require.Equal(t, e, got.index)
 	require.Equal(t, oldTerm, got.term, "E keeps the term it was proposed in")
 	require.Greater(t, lead.Status().Term, oldTerm, "and the new leader leads in a later term")
+	require.Eventually(t, func() bool { return lead.Status().Settled }, 10*time.Second, 10*time.Millisecond,
+		"the new leader applied its own term's first entry but does not count as settled")
+	require.False(t, g.nodes[f2].Status().Settled, "a follower counts as settled")
 }

@@ -61,6 +61,10 @@ type Status struct {
 	Commit    uint64 // highest index known committed
 	Applied   uint64 // highest index visible to readers here
 	LastIndex uint64
+	// Settled is true on a leader that has applied an entry of its own
+	// term, and with it every entry an earlier leader committed: until
+	// then, state derived from applied entries may still change under it.
+	Settled bool
 }
 
 // Options configure a Node.
@@ -101,7 +105,7 @@ type Options struct {
 	// messages and how to report a peer unreachable.
 	NewTransport func(deliver func(pb.Message), unreachable func(id uint64)) (Transport, error)
 	// OnStatus is called, in order and on a goroutine of its own, when
-	// the role, the term or the leader changes.
+	// the role, the term, the leader or Settled changes.
 	OnStatus func(Status)
 	// OnMeta applies a committed metadata entry, given its index and the
 	// term it was proposed in. It runs on every member in log order, on
@@ -200,6 +204,7 @@ type Node struct {
 
 	inflight map[uint64]*proposal // by entry index; driver goroutine only
 	role     Role                 // driver goroutine only
+	lastTerm uint64               // term of the last entry applied; driver goroutine only
 	lead     uint64               // driver goroutine only
 
 	status  atomic.Pointer[Status]
@@ -715,6 +720,7 @@ func (n *Node) apply(ents []pb.Entry) error {
 	if err := n.st.Commit(last); err != nil {
 		return err
 	}
+	n.lastTerm = ents[len(ents)-1].Term
 	done := false
 	for i := range ents {
 		if p := n.inflight[ents[i].Index]; p != nil {
@@ -808,12 +814,13 @@ func (n *Node) publish() {
 	s := Status{
 		ID: n.o.ID, Role: n.role, Term: bs.Term, Leader: bs.Lead,
 		Commit: bs.Commit, Applied: n.st.AppliedIndex(), LastIndex: n.st.LastIndex(),
+		Settled: n.role == Leader && n.lastTerm == bs.Term,
 	}
 	if e := n.fatal.Load(); e != nil {
 		s.Role = Stopped
 	}
 	old := n.status.Swap(&s)
-	if old == nil || old.Role != s.Role || old.Term != s.Term || old.Leader != s.Leader {
+	if old == nil || old.Role != s.Role || old.Term != s.Term || old.Leader != s.Leader || old.Settled != s.Settled {
 		select {
 		case n.statusq <- s:
 		default:
