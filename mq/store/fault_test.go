@@ -73,7 +73,14 @@ func TestStoreCrashSyncFlushLosesNoAckedMessage(t *testing.T) {
 					}
 				})
 			}
-			time.Sleep(time.Duration(5+rng.IntN(40)) * time.Millisecond)
+			// Crash at a random moment after the first acknowledgement: a
+			// loaded machine may take longer than the pause to give one.
+			require.Eventually(t, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(acked) > 0
+			}, 30*time.Second, time.Millisecond, "no put was acknowledged")
+			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 			mu.Lock()
 			before := make(map[string]bool, len(acked))
 			for k := range acked {
