@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Op is a set of file-system operations faults can be injected into.
@@ -26,8 +27,8 @@ const (
 	OpOpen
 )
 
-// ErrorFS wraps a file system and fails chosen operations, to test how the
-// store behaves on a full or failing disk.
+// ErrorFS wraps a file system and fails or slows down chosen operations,
+// to test how the store behaves on a full, failing or slow disk.
 type ErrorFS struct {
 	inner FS
 
@@ -41,7 +42,8 @@ type rule struct {
 	ops     Op
 	match   func(path string) bool
 	err     error
-	partial int // for OpWrite: bytes written before failing; -1: none
+	partial int           // for OpWrite: bytes written before failing; -1: none
+	delay   time.Duration // a latency rule: the operation waits, then runs
 }
 
 // NewErrorFS wraps inner.
@@ -61,6 +63,15 @@ func (e *ErrorFS) InjectPartialWrite(match func(path string) bool, n int, err er
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rules = append(e.rules, rule{ops: OpWrite, match: match, err: err, partial: n})
+}
+
+// InjectLatency makes the operations in ops on paths that match (nil: all)
+// take d longer, as on a slower disk (an fsync of an SSD without a
+// power-loss-protected cache takes milliseconds), until Clear.
+func (e *ErrorFS) InjectLatency(ops Op, match func(path string) bool, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rules = append(e.rules, rule{ops: ops, match: match, partial: -1, delay: d})
 }
 
 // Full makes every write, preallocation, truncation that grows and sync
@@ -91,19 +102,33 @@ var errNoSpace = fmt.Errorf("%w: %w", ErrNoSpace, syscall.ENOSPC)
 // check returns the fault for op on path, and for writes the bytes to let
 // through first.
 func (e *ErrorFS) check(op Op, path string) (error, int) {
+	err, partial, delay := e.rule(op, path)
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	return err, partial
+}
+
+func (e *ErrorFS) rule(op Op, path string) (error, int, time.Duration) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.full && op&(OpWrite|OpSync|OpPreallocate|OpCreate) != 0 {
 		e.hits.Add(1)
-		return &os.PathError{Op: "inject", Path: path, Err: errNoSpace}, 0
+		return &os.PathError{Op: "inject", Path: path, Err: errNoSpace}, 0, 0
 	}
+	var delay time.Duration
 	for _, r := range e.rules {
-		if r.ops&op != 0 && (r.match == nil || r.match(path)) {
-			e.hits.Add(1)
-			return &os.PathError{Op: "inject", Path: path, Err: r.err}, r.partial
+		if r.ops&op == 0 || (r.match != nil && !r.match(path)) {
+			continue
 		}
+		if r.delay > 0 {
+			delay += r.delay
+			continue
+		}
+		e.hits.Add(1)
+		return &os.PathError{Op: "inject", Path: path, Err: r.err}, r.partial, delay
 	}
-	return nil, 0
+	return nil, 0, delay
 }
 
 func (e *ErrorFS) wrap(f File, err error) (File, error) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -220,6 +221,18 @@ func TestErrorFS(t *testing.T) {
 	_, err = f.WriteAt([]byte("x"), 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), e.Hits())
+
+	// A latency rule slows the operation down and lets it succeed; a
+	// failure rule after it still fails it.
+	e.InjectLatency(OpSync, func(p string) bool { return p == "/seg" }, 20*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, f.Sync())
+	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond)
+	_, err = f.WriteAt([]byte("y"), 0)
+	require.NoError(t, err, "a latency rule on syncs touched a write")
+	e.Inject(OpSync, nil, boom)
+	require.ErrorIs(t, f.Sync(), boom)
+	require.Equal(t, int64(4), e.Hits(), "a slowed operation counted as failed")
 }
 
 func TestWriteBack(t *testing.T) {
