@@ -116,6 +116,7 @@ func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, t
 	fs.IntVar(&o.Conns, "conns", 4, "connections (native), producers (official, nats)")
 	fs.IntVar(&o.Rate, "rate", 0, "messages per second (open loop); 0 means closed loop")
 	fs.IntVar(&o.Batch, "batch", 1, "messages per request (native)")
+	fs.DurationVar(&o.Timeline, "timeline", 0, "print acknowledgements and worst latency per slice of this length (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -187,7 +188,15 @@ func produceCmd(ctx context.Context, fs *flag.FlagSet, args []string, namesrv, t
 			rep.CPUPerMillion = cpu / sent * 1e6
 		}
 	}
-	return report(out, *jsonOut, rep)
+	if err := report(out, *jsonOut, rep); err != nil {
+		return err
+	}
+	if !*jsonOut {
+		for _, sl := range r.Timeline {
+			fmt.Fprintf(out, "  +%-8v %7d acks, worst %v\n", sl.At, sl.Acks, sl.Worst)
+		}
+	}
+	return nil
 }
 
 // labels are the -system and -tier flags of the running command.

@@ -27,6 +27,17 @@ type Options struct {
 	Conns    int           // connections / producers
 	Batch    int           // messages per request (native only); 1: single sends
 	Progress func(sent int64)
+	// Timeline, when positive, splits the measured time into slices of
+	// this length and records each slice's acknowledgements and worst
+	// latency (by acknowledgement time), to find when a tail came.
+	Timeline time.Duration
+}
+
+// Slice is one slice of a run's timeline.
+type Slice struct {
+	At    time.Duration `json:"at_ns"` // from the start of the measured time
+	Acks  int64         `json:"acks"`
+	Worst time.Duration `json:"worst_ns"`
 }
 
 // Result is what a run measured.
@@ -42,6 +53,7 @@ type Result struct {
 	P999      time.Duration           `json:"p999_ns"`
 	Max       time.Duration           `json:"max_ns"`
 	Histogram *hdrhistogram.Histogram `json:"-"`
+	Timeline  []Slice                 `json:"timeline,omitempty"`
 }
 
 // Sender sends one request of messages asynchronously and reports its
@@ -113,6 +125,10 @@ func Produce(ctx context.Context, senders []Sender, o Options) (Result, error) {
 		wg        sync.WaitGroup
 		perSender = max(1, o.Window/len(senders))
 	)
+	var timeline *timeline
+	if o.Timeline > 0 {
+		timeline = newTimeline(measureFrom, o.Duration, o.Timeline)
+	}
 	var interval time.Duration
 	if o.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(o.Batch*len(senders)) / float64(o.Rate))
@@ -189,6 +205,9 @@ func Produce(ctx context.Context, senders []Sender, o Options) (Result, error) {
 					lmu.Lock()
 					_ = local.RecordValues(max(1, now.Sub(intended).Microseconds()), int64(len(bodies)))
 					lmu.Unlock()
+					if timeline != nil {
+						timeline.record(now, now.Sub(intended), len(bodies))
+					}
 				})
 				if err != nil {
 					inflight.Done()
@@ -202,6 +221,9 @@ func Produce(ctx context.Context, senders []Sender, o Options) (Result, error) {
 	}
 	wg.Wait()
 	r := summarize(hist, acked.Load(), ackedB.Load(), errs.Load(), o.Duration)
+	if timeline != nil {
+		r.Timeline = timeline.slices()
+	}
 	if r.Messages == 0 {
 		if e := firstErr.Load(); e != nil {
 			return r, fmt.Errorf("loadgen: nothing acknowledged: %w", *e)
@@ -224,4 +246,39 @@ func summarize(h *hdrhistogram.Histogram, msgs, bytes, errs int64, elapsed time.
 func (r Result) String() string {
 	return fmt.Sprintf("%d msgs, %.0f msgs/s, %.1f MiB/s, p50 %v p99 %v p99.9 %v max %v, %d errors",
 		r.Messages, r.MsgsPerS, r.MBPerS, r.P50, r.P99, r.P999, r.Max, r.Errors)
+}
+
+// timeline collects a run's acknowledgements by slice of time.
+type timeline struct {
+	from  time.Time
+	every time.Duration
+	mu    sync.Mutex
+	s     []Slice
+}
+
+func newTimeline(from time.Time, d, every time.Duration) *timeline {
+	n := int((d + every - 1) / every)
+	t := &timeline{from: from, every: every, s: make([]Slice, n)}
+	for i := range t.s {
+		t.s[i].At = time.Duration(i) * every
+	}
+	return t
+}
+
+func (t *timeline) record(at time.Time, latency time.Duration, n int) {
+	d := at.Sub(t.from)
+	i := int(d / t.every)
+	if d < 0 || i >= len(t.s) {
+		return
+	}
+	t.mu.Lock()
+	t.s[i].Acks += int64(n)
+	t.s[i].Worst = max(t.s[i].Worst, latency)
+	t.mu.Unlock()
+}
+
+func (t *timeline) slices() []Slice {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Slice(nil), t.s...)
 }

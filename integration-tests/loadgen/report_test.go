@@ -3,6 +3,7 @@ package loadgen
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -82,4 +83,33 @@ func TestRatiosPairTheInterleavedRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The timeline puts each acknowledgement in the slice of its time and
+// keeps the slice's worst latency; acknowledgements outside the measured
+// time are left out.
+func TestTimelineSlicesByAcknowledgementTime(t *testing.T) {
+	from := time.Unix(100, 0)
+	tl := newTimeline(from, time.Second, 250*time.Millisecond)
+	tests := []struct {
+		at      time.Duration
+		latency time.Duration
+		n       int
+	}{
+		{10 * time.Millisecond, 3 * time.Millisecond, 1},
+		{200 * time.Millisecond, 9 * time.Millisecond, 4},
+		{260 * time.Millisecond, 2 * time.Millisecond, 1},
+		{999 * time.Millisecond, 40 * time.Millisecond, 2},
+		{-time.Millisecond, time.Second, 1}, // warm-up
+		{time.Second, time.Second, 1},       // after the end
+	}
+	for _, tc := range tests {
+		tl.record(from.Add(tc.at), tc.latency, tc.n)
+	}
+	require.Equal(t, []Slice{
+		{At: 0, Acks: 5, Worst: 9 * time.Millisecond},
+		{At: 250 * time.Millisecond, Acks: 1, Worst: 2 * time.Millisecond},
+		{At: 500 * time.Millisecond},
+		{At: 750 * time.Millisecond, Acks: 2, Worst: 40 * time.Millisecond},
+	}, tl.slices())
 }
