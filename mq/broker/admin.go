@@ -253,6 +253,7 @@ func (b *Broker) runtimeInfo() map[string]string {
 		info["dLegerCommitIndex"] = u(st.Commit)
 		info["dLegerAppliedIndex"] = u(st.Applied)
 		info["dLegerLastIndex"] = u(st.LastIndex)
+		info["dLegerSettled"] = strconv.FormatBool(st.Settled)
 	}
 	return info
 }

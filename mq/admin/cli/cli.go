@@ -233,10 +233,20 @@ func clusterList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		rows = append(rows, []string{r.Cluster, r.BrokerName, fmt.Sprint(r.BrokerID), r.Addr, orDash(rt["brokerVersionDesc"]),
 			orDash(rt["msgPutTotalTodayNow"]), orDash(rt["msgGetTotalTodayNow"]), orDash(rt["commitLogMaxOffset"]),
 			orDash(rt["commitLogDiskRatio"]), orDash(rt["writable"]),
-			orDash(rt["dLegerSelfId"]), orDash(rt["dLegerRole"]), orDash(rt["dLegerTerm"]), orDash(rt["dLegerCommitIndex"]), orDash(rt["dLegerAppliedIndex"])})
+			orDash(rt["dLegerSelfId"]), orDash(memberRole(rt)), orDash(rt["dLegerTerm"]), orDash(rt["dLegerCommitIndex"]), orDash(rt["dLegerAppliedIndex"])})
 	}
 	return e.print(list, []string{"Cluster Name", "Broker Name", "BID", "Addr", "Version", "Put Total", "Get Total", "CommitLog Max", "Disk Ratio", "Writable",
 		"Member", "Role", "Term", "Commit", "Applied"}, rows)
+}
+
+// memberRole is a group member's role; a leader that has not yet applied
+// an entry of its own term (and so does not take writes yet) shows as
+// settling.
+func memberRole(rt map[string]string) string {
+	if rt["dLegerRole"] == "LEADER" && rt["dLegerSettled"] == "false" {
+		return "LEADER (settling)"
+	}
+	return rt["dLegerRole"]
 }
 
 func topicList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -90,12 +90,16 @@ func TestCLIClusterListShowsGroupMembers(t *testing.T) {
 			if r.BrokerID == 0 && r.Addr != c.Brokers[lead].Addr() {
 				return false
 			}
+			if r.Runtime["dLegerRole"] == "LEADER" && r.Runtime["dLegerSettled"] != "true" {
+				return false // elected, not yet serving
+			}
 		}
 		return len(rows) == 3 && roles["LEADER"] == 1 && roles["FOLLOWER"] == 2
 	}, 10*time.Second, 50*time.Millisecond)
 	out, err := run(t, "clusterList", "-n", ns)
 	require.NoError(t, err)
 	require.Contains(t, out, "LEADER")
+	require.NotContains(t, out, "settling", "a settled leader shows as settling")
 	require.Contains(t, out, "Applied")
 }
 
@@ -178,5 +182,21 @@ func TestCLIMessagesAndGroups(t *testing.T) {
 	} {
 		_, err := run(t, bad...)
 		require.Error(t, err, bad)
+	}
+}
+
+func TestMemberRoleShowsASettlingLeader(t *testing.T) {
+	tests := []struct {
+		rt   map[string]string
+		want string
+	}{
+		{map[string]string{"dLegerRole": "LEADER", "dLegerSettled": "true"}, "LEADER"},
+		{map[string]string{"dLegerRole": "LEADER", "dLegerSettled": "false"}, "LEADER (settling)"},
+		{map[string]string{"dLegerRole": "LEADER"}, "LEADER"}, // a broker that does not report it
+		{map[string]string{"dLegerRole": "FOLLOWER", "dLegerSettled": "false"}, "FOLLOWER"},
+		{map[string]string{}, ""},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, memberRole(tc.rt), "%v", tc.rt)
 	}
 }
