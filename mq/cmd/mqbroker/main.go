@@ -12,6 +12,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"qianlang.io/mq/broker"
@@ -19,7 +20,18 @@ import (
 
 func main() { os.Exit(run()) }
 
+// gcPercent is the broker's GOGC unless the environment sets one. Most of
+// a broker's live heap is its long-lived caches (the 64 MiB tail cache, a
+// group member's 32 MiB ring of recent entries); Go's default of 100 lets
+// the heap grow by as much again before collecting, and every fresh page
+// costs a fault. At 50 a group of three on one machine used 180–190 MiB
+// less memory with the same throughput and CPU (docs/benchmarks.md).
+const gcPercent = 50
+
 func run() int {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	confPath := flag.String("c", "", "broker.conf in Apache's properties format (required)")
 	namesrv := flag.String("n", "", "NameServer addresses, ';'-separated (overrides namesrvAddr)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (for profiling)")
