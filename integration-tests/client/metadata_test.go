@@ -29,7 +29,9 @@ func hasTopic(c *mqtest.Cluster, i int, topic string) bool {
 // entry, and dies before that follower learns the entry committed. The
 // follower takes over and applies the entry only as leader, in its own
 // term: it must install the topic, not skip it as one of its own, and
-// every member and the NameServers must have it. Then the whole group
+// every member and the NameServers must have it. A table change that
+// reaches it before it settles waits, so the entry cannot replace it.
+// Then the whole group
 // restarts at once: each member delivers the entries after its last
 // checkpoint again, and none may go back to an older topic table.
 func TestGroupNewLeaderKeepsTheAdminChangeItsPredecessorAnswered(t *testing.T) {
@@ -65,18 +67,41 @@ func TestGroupNewLeaderKeepsTheAdminChangeItsPredecessorAnswered(t *testing.T) {
 	require.Less(t, s1.Commit, e, "f1 learned that the topic's entry committed")
 	require.False(t, hasTopic(c, f1, topic), "f1 applied an entry it did not know committed")
 
-	// The old leader is gone; f1, the only member with the entry, wins.
+	// The old leader is gone; f1, the only member with the entry, wins
+	// f2's vote. f2's acknowledgements do not reach it yet, so it commits
+	// nothing and stays unsettled: the entry is still to apply.
 	c.Isolate(old, true)
-	c.Isolate(f2, false)
+	c.DropReplication(f2, func(m *raftpb.Message) bool { return m.Type == raftpb.MsgAppResp && m.To == id1.ID })
 	require.Eventually(t, func() bool {
 		s, _ := c.Brokers[f1].GroupStatus()
-		return s.Role == replica.Leader && s.Settled && s.Term > oldTerm
-	}, 15*time.Second, 10*time.Millisecond, "f1 did not take over")
-	for _, i := range []int{f1, f2} {
-		require.Eventually(t, func() bool { return hasTopic(c, i, topic) }, 10*time.Second, 20*time.Millisecond,
-			"member %d lost the topic the old leader answered", i)
+		return s.Role == replica.Leader && s.Term > oldTerm
+	}, 15*time.Second, 10*time.Millisecond, "f1 did not win the election")
+
+	// A table change reaching the unsettled leader waits: made now, it
+	// would be replaced by the older entry still to apply.
+	const during = "MetaCreatedDuringTakeover"
+	created := make(chan error, 1)
+	go func() {
+		created <- c.Admin().CreateTopic(ctx, c.Brokers[f1].Addr(),
+			protocol.TopicConfig{TopicName: during, ReadQueueNums: 4, WriteQueueNums: 4, Perm: protocol.PermRead | protocol.PermWrite})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s1, _ = c.Brokers[f1].GroupStatus()
+	require.False(t, s1.Settled, "f1 settled without f2's acknowledgements")
+	require.False(t, hasTopic(c, f1, during), "the unsettled leader changed its tables")
+	c.DropReplication(f2, nil)
+	require.NoError(t, <-created, "the change waited for the leader to settle and then went through")
+	require.Eventually(t, func() bool {
+		s, _ := c.Brokers[f1].GroupStatus()
+		return s.Role == replica.Leader && s.Settled
+	}, 15*time.Second, 10*time.Millisecond, "f1 did not settle")
+	for _, tp := range []string{topic, during} {
+		for _, i := range []int{f1, f2} {
+			require.Eventually(t, func() bool { return hasTopic(c, i, tp) }, 10*time.Second, 20*time.Millisecond,
+				"member %d lost topic %s", i, tp)
+		}
+		c.WaitRoute(tp, 1)
 	}
-	c.WaitRoute(topic, 1)
 
 	// The old leader comes back as a follower and takes the tables.
 	c.DropReplication(old, nil)
