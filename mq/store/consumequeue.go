@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,21 @@ type consumeQueue struct {
 
 	minOffset atomic.Int64 // first readable queue offset
 	maxOffset atomic.Int64 // next queue offset to be written
+
+	// The newest entries wait here until cqWriteBuf bytes of them have
+	// gathered or the periodic flush comes, so a busy queue costs one
+	// write per few hundred entries rather than one per dispatch round.
+	// Readers find them here. A crash loses nothing: the checkpoint's
+	// dispatched offset moves only after sync has written them, and
+	// recovery re-dispatches from it.
+	pmu      sync.Mutex
+	pending  []byte // entries from queue offset pendFrom on
+	pendFrom int64
 }
+
+// cqWriteBuf is how many bytes of entries a queue gathers before it writes
+// them (204 entries).
+const cqWriteBuf = 4080
 
 func newConsumeQueue(fs vfs.FS, root, topic string, queueID int32, perFile int64) *consumeQueue {
 	return &consumeQueue{
@@ -169,19 +184,60 @@ func (q *consumeQueue) createFile(base int64) (*cqFile, error) {
 }
 
 // write stores encoded entries (a multiple of 20 bytes) starting at queue
-// offset from, creating files as needed, then publishes the new max offset.
-// Writing below the max overwrites (re-dispatch after recovery writes the
-// same bytes again).
+// offset from and publishes the new max offset. The entries are readable
+// at once; they reach the files when enough have gathered, when the next
+// entries are not contiguous with them, or at sync. Writing below the max
+// overwrites (re-dispatch after recovery writes the same bytes again).
 func (q *consumeQueue) write(from int64, entries []byte) error {
-	q.mu.RLock()
-	empty := len(q.files) == 0
-	q.mu.RUnlock()
-	if empty && q.maxOffset.Load() <= from {
-		// The first file is the one holding from, so a queue rebuilt
-		// after its old files were deleted keeps its offsets; nothing
-		// before from is readable.
-		q.minOffset.Store(from)
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if len(q.pending) > 0 && from != q.pendEndLocked() {
+		if err := q.writePendingLocked(); err != nil {
+			return err
+		}
 	}
+	if len(q.pending) == 0 {
+		q.mu.RLock()
+		empty := len(q.files) == 0
+		q.mu.RUnlock()
+		if empty && q.maxOffset.Load() <= from {
+			// The first file is the one holding from, so a queue rebuilt
+			// after its old files were deleted keeps its offsets; nothing
+			// before from is readable.
+			q.minOffset.Store(from)
+		}
+		q.pendFrom = from
+	}
+	q.pending = append(q.pending, entries...)
+	if end := q.pendEndLocked(); end > q.maxOffset.Load() {
+		q.maxOffset.Store(end)
+	}
+	if len(q.pending) >= cqWriteBuf {
+		return q.writePendingLocked()
+	}
+	return nil
+}
+
+func (q *consumeQueue) pendEndLocked() int64 {
+	return q.pendFrom + int64(len(q.pending)/cqEntrySize)
+}
+
+// writePendingLocked writes the gathered entries to the files. On failure
+// they stay gathered, readable, and are written again next time.
+func (q *consumeQueue) writePendingLocked() error {
+	if len(q.pending) == 0 {
+		return nil
+	}
+	if err := q.writeFiles(q.pendFrom, q.pending); err != nil {
+		return err
+	}
+	q.pending = q.pending[:0]
+	return nil
+}
+
+// writeFiles writes encoded entries from queue offset from, creating files
+// as needed.
+func (q *consumeQueue) writeFiles(from int64, entries []byte) error {
 	off := from
 	for len(entries) > 0 {
 		f := q.fileFor(off)
@@ -200,9 +256,6 @@ func (q *consumeQueue) write(from int64, entries []byte) error {
 		off += n / cqEntrySize
 		entries = entries[n:]
 	}
-	if off > q.maxOffset.Load() {
-		q.maxOffset.Store(off)
-	}
 	return nil
 }
 
@@ -214,14 +267,23 @@ func (q *consumeQueue) read(from int64, n int) ([]CQEntry, error) {
 	}
 	n = int(min(int64(n), max-from))
 	out := make([]CQEntry, 0, n)
-	buf := make([]byte, n*cqEntrySize)
+	var buf []byte
 	off := from
 	for len(out) < n {
+		want := int64(n - len(out))
+		got, fileEnd := q.readPending(off, want, &out)
+		if got > 0 {
+			off += got
+			continue
+		}
 		f := q.fileFor(off)
 		if f == nil {
 			return out, fmt.Errorf("store: consume queue %s offset %d: %w", q.dir, off, ErrDeleted)
 		}
-		k := min(int64(n-len(out)), f.base+q.perFile-off)
+		k := min(want, f.base+q.perFile-off, fileEnd-off)
+		if buf == nil {
+			buf = make([]byte, want*cqEntrySize)
+		}
 		b := buf[:k*cqEntrySize]
 		if _, err := f.f.ReadAt(b, (off-f.base)*cqEntrySize); err != nil {
 			return out, fmt.Errorf("store: read consume queue %s: %w", f.path, err)
@@ -264,7 +326,38 @@ func (q *consumeQueue) truncateAbove(end int64) error {
 	return nil
 }
 
+// readPending appends up to n gathered entries from queue offset off to
+// out and returns how many it took. When off is not gathered, it returns
+// how far the files hold entries from off (the gathered run's start, or
+// no bound).
+func (q *consumeQueue) readPending(off, n int64, out *[]CQEntry) (int64, int64) {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if len(q.pending) == 0 {
+		return 0, math.MaxInt64
+	}
+	if off < q.pendFrom {
+		return 0, q.pendFrom
+	}
+	k := min(n, q.pendEndLocked()-off)
+	if k <= 0 {
+		return 0, math.MaxInt64
+	}
+	b := q.pending[(off-q.pendFrom)*cqEntrySize:]
+	for i := range k {
+		*out = append(*out, getCQEntry(b[i*cqEntrySize:]))
+	}
+	return k, 0
+}
+
+// writeRaw overwrites entries in the files from queue offset from (after
+// writing what is gathered, so that nothing older lands on top).
 func (q *consumeQueue) writeRaw(from int64, b []byte) error {
+	q.pmu.Lock()
+	defer q.pmu.Unlock()
+	if err := q.writePendingLocked(); err != nil {
+		return err
+	}
 	for len(b) > 0 {
 		f := q.fileFor(from)
 		if f == nil {
@@ -281,8 +374,19 @@ func (q *consumeQueue) writeRaw(from int64, b []byte) error {
 	return nil
 }
 
-// sync fsyncs the files written since the last sync.
+// sync writes the gathered entries and fsyncs the files written since the
+// last sync. It lets go of the gathering buffer: a queue that is busy gets
+// a new one, an idle one holds none.
 func (q *consumeQueue) sync() error {
+	q.pmu.Lock()
+	err := q.writePendingLocked()
+	if err == nil {
+		q.pending = nil
+	}
+	q.pmu.Unlock()
+	if err != nil {
+		return err
+	}
 	q.mu.RLock()
 	files := append([]*cqFile(nil), q.files...)
 	q.mu.RUnlock()
@@ -344,7 +448,13 @@ func (q *consumeQueue) correctMin(clMin int64) (int, error) {
 	return removed, nil
 }
 
+// close closes the files. Entries still gathered are dropped: they are
+// past the checkpoint's dispatched offset, so recovery writes them again
+// (Store.Close flushes first, which writes them).
 func (q *consumeQueue) close() error {
+	q.pmu.Lock()
+	q.pending = nil
+	q.pmu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var errs []error

@@ -116,7 +116,8 @@
 //   - the dispatcher: reads confirmed entries and appends ConsumeQueue and
 //     index entries, then wakes long polls (entries it reads from the tail
 //     cache were sealed by this process and are not checksummed again;
-//     entries read from the files are);
+//     entries read from the files are). Both gather their newest entries
+//     in memory, readable there, and write them in runs;
 //   - the periodic flusher: CommitLog (ASYNC_FLUSH; the tail page is first
 //     filled with a no-op entry so later writes never wait on a page under
 //     writeback), and once a second ConsumeQueues, index, checkpoint;
