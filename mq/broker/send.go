@@ -234,12 +234,9 @@ type pendingSend struct {
 	timer    *time.Timer // nil in a group
 	answered atomic.Bool
 
-	// A single message, and its answer, live here rather than in
-	// allocations of their own.
-	one    [1]*message.Message
-	msg    message.Message
-	resp   remoting.Command
-	fields [6]remoting.Field
+	// A single message lives here rather than in allocations of its own.
+	one [1]*message.Message
+	msg message.Message
 }
 
 // timeout answers Java's FLUSH_DISK_TIMEOUT when the store is late: the
@@ -281,7 +278,13 @@ func (p *pendingSend) done(err error) {
 	if p.req.Code == remoting.SendReplyMessage || p.req.Code == remoting.SendReplyMessageV2 {
 		b.pushReply(p.msgs[0], p.group)
 	}
-	p.c.RespondQueued(p.req, b.sendResponse(p))
+	// The answer is encoded into the connection's write buffer at once,
+	// so it lives on this stack.
+	var resp remoting.Command
+	var fields [6]remoting.Field
+	b.sendResponse(p, &resp, &fields)
+	resp.ExtFields = fields[:]
+	p.c.RespondQueued(p.req, &resp)
 	b.kickLater(p.c)
 }
 
@@ -479,9 +482,10 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
 }
 
-func (b *Broker) sendResponse(p *pendingSend) *remoting.Command {
+// sendResponse fills resp, with fields as its extFields, with the answer
+// to a stored send.
+func (b *Broker) sendResponse(p *pendingSend, resp *remoting.Command, fields *[6]remoting.Field) {
 	req, msgs := p.req, p.msgs
-	resp := &p.resp
 	req.ResponseTo(resp, remoting.Success, "")
 	var msgID string
 	if len(msgs) == 1 {
@@ -493,7 +497,7 @@ func (b *Broker) sendResponse(p *pendingSend) *remoting.Command {
 		}
 		msgID = strings.Join(ids, ",")
 	}
-	p.fields = [...]remoting.Field{
+	*fields = [...]remoting.Field{
 		{Key: "msgId", Value: msgID},
 		{Key: "queueId", Value: strconv.Itoa(int(p.queueID))},
 		{Key: "queueOffset", Value: strconv.FormatInt(msgs[0].QueueOffset, 10)},
@@ -501,6 +505,4 @@ func (b *Broker) sendResponse(p *pendingSend) *remoting.Command {
 		{Key: "MSG_REGION", Value: "DefaultRegion"},
 		{Key: "TRACE_ON", Value: "true"},
 	}
-	resp.ExtFields = p.fields[:]
-	return resp
 }
