@@ -29,16 +29,30 @@ func TestClusteringSplitsQueuesAndRebalances(t *testing.T) {
 	startPushConsumer(t, c, group, "Clustered", consumer.MessageSelector{}, a, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	pcB := startPushConsumer(t, c, group, "Clustered", consumer.MessageSelector{}, b, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 
-	// Both members share the queues once they have seen each other.
-	first := bodies("first", 400)
+	// Both members share the queues once they have seen each other. Until
+	// the first one has rebalanced it may still take messages from every
+	// queue, so rounds of one message per queue go out until a whole
+	// round splits four and four.
+	round := 0
 	require.Eventually(t, func() bool {
-		sendAll(t, p, "Clustered", first[:8], "")
-		first = first[8:]
-		return len(a.queueSet()) == 4 && len(b.queueSet()) == 4 || len(first) < 8
+		a.forgetQueues()
+		b.forgetQueues()
+		want := bodies(fmt.Sprintf("first%d", round), 8)
+		round++
+		sendAll(t, p, "Clustered", want, "")
+		deadline := time.Now().Add(10 * time.Second)
+		for !receivedAll(want, a, b) {
+			require.True(t, time.Now().Before(deadline), "round %d was not consumed", round)
+			time.Sleep(20 * time.Millisecond)
+		}
+		qa, qb := a.queueSet(), b.queueSet()
+		for q := range qa {
+			if qb[q] {
+				return false
+			}
+		}
+		return len(qa) == 4 && len(qb) == 4
 	}, 30*time.Second, 100*time.Millisecond, "queues a=%v b=%v", a.queueSet(), b.queueSet())
-	for q := range a.queueSet() {
-		require.False(t, b.queueSet()[q], "queue %d consumed by both members", q)
-	}
 
 	require.NoError(t, pcB.Shutdown())
 	second := bodies("second", 200)

@@ -83,6 +83,27 @@ func (c *collector) queueSet() map[int]bool {
 	return out
 }
 
+// receivedAll reports whether every body in want reached one of cs.
+func receivedAll(want []string, cs ...*collector) bool {
+	for _, b := range want {
+		got := false
+		for _, c := range cs {
+			got = got || c.has(b)
+		}
+		if !got {
+			return false
+		}
+	}
+	return true
+}
+
+// forgetQueues clears the record of which queues messages came from.
+func (c *collector) forgetQueues() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.queues)
+}
+
 // waitAll waits until every body in want was received.
 func (c *collector) waitAll(t *testing.T, want []string, timeout time.Duration) {
 	t.Helper()
