@@ -49,6 +49,9 @@ func (r *entryRing) reset() {
 }
 
 // trim drops the oldest entries beyond the budget, keeping at least one.
+// It reslices rather than moving the rest down: a full ring trims on every
+// append, and moving thousands of entries each time cost more than the
+// append's occasional growth, which copies only the live ones.
 func (r *entryRing) trim() {
 	drop := 0
 	for r.bytes > r.max && drop < len(r.ents)-1 {
@@ -58,9 +61,8 @@ func (r *entryRing) trim() {
 	if drop == 0 {
 		return
 	}
-	n := copy(r.ents, r.ents[drop:])
-	clear(r.ents[n:])
-	r.ents = r.ents[:n]
+	clear(r.ents[:drop])
+	r.ents = r.ents[drop:]
 }
 
 // get returns the entries [lo, hi) limited to maxSize bytes (at least one),

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -55,4 +56,30 @@ func TestEntryRing(t *testing.T) {
 	r.append(ringEnts(3, 20, 21, 10))
 	require.EqualValues(t, 20, r.first())
 	require.Equal(t, 20, r.bytes)
+}
+
+// BenchmarkEntryRingFull appends one entry at a time to a ring at its
+// 32 MiB budget, as a leader does on every Ready once it has written that
+// much: entries of 4 KiB (a batch of sends) and of 256 B (a single small
+// send, as under light load).
+func BenchmarkEntryRingFull(b *testing.B) {
+	for _, size := range []int{4096, 256} {
+		b.Run(fmt.Sprintf("entry=%dB", size), func(b *testing.B) {
+			r := entryRing{max: 32 << 20}
+			data := make([]byte, size)
+			next := uint64(1)
+			one := func() []pb.Entry {
+				e := []pb.Entry{{Term: 1, Index: next, Data: data}}
+				next++
+				return e
+			}
+			for r.bytes < r.max {
+				r.append(one())
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.append(one())
+			}
+		})
+	}
 }
