@@ -31,9 +31,9 @@ func hasTopic(c *mqtest.Cluster, i int, topic string) bool {
 // term: it must install the topic, not skip it as one of its own, and
 // every member and the NameServers must have it. A table change that
 // reaches it before it settles waits, so the entry cannot replace it.
-// Then the whole group
-// restarts at once: each member delivers the entries after its last
-// checkpoint again, and none may go back to an older topic table.
+// Then the whole group restarts at once: each member delivers the entries
+// after its last checkpoint again, and none may go back to an older topic
+// table.
 func TestGroupNewLeaderKeepsTheAdminChangeItsPredecessorAnswered(t *testing.T) {
 	c := mqtest.Start(t, mqtest.Options{Replicas: 3})
 	c.CreateTopic("MetaBefore", 4)
