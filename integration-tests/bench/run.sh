@@ -279,6 +279,17 @@ if [ "${SKIP_GROUPS:-}" != 1 ]; then
 			-warmup "$LAT_WARMUP" -window 2048 -conns "$CONNS" -rate "$GHALF" -watch-pid "$GROUP_WATCH"
 		stop_group
 	done
+	# The peer at half of its own T1 1 KiB maximum: what the same machine
+	# and generator give a mature Raft-replicated stream.
+	NMAX=$(median_max "\"system\":\"nats-jetstream-r3 $NATS_VERSION\",\"tier\":\"T1\",\"command\":\"produce\",\"client\":\"nats\",\"size\":1024" || true)
+	NHALF=$((${NMAX:-0} / 2))
+	[ "${SKIP_NATS:-}" != 1 ] && [ "$NHALF" -gt 0 ] && for rep in $(seq 1 "$REPS"); do
+		drop_caches
+		start_nats_cluster default
+		produce -system "nats-jetstream-r3 $NATS_VERSION" -tier T1 -client nats -nats nats://127.0.0.1:24220 -replicas 3 \
+			-t bench.1 -size 1024 -duration "$LAT_DURATION" -warmup "$LAT_WARMUP" -window 2048 -conns "$CONNS" -rate "$NHALF" -watch-pid "$NATS_WATCH"
+		stop_nats_cluster
+	done
 fi
 
 # Business messaging on a Raft group of three (T1).
