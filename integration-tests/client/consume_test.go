@@ -33,32 +33,37 @@ func TestClusteringSplitsQueuesAndRebalances(t *testing.T) {
 	// the first one has rebalanced it may still take messages from every
 	// queue, so rounds of one message per queue go out until a whole
 	// round splits four and four.
-	round := 0
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; ; round++ {
 		a.forgetQueues()
 		b.forgetQueues()
 		want := bodies(fmt.Sprintf("first%d", round), 8)
-		round++
 		sendAll(t, p, "Clustered", want, "")
-		deadline := time.Now().Add(10 * time.Second)
-		for !receivedAll(want, a, b) {
-			require.True(t, time.Now().Before(deadline), "round %d was not consumed", round)
-			time.Sleep(20 * time.Millisecond)
-		}
+		require.Eventually(t, func() bool { return receivedAll(want, a, b) },
+			10*time.Second, 20*time.Millisecond, "round %d was not consumed", round)
 		qa, qb := a.queueSet(), b.queueSet()
-		for q := range qa {
-			if qb[q] {
-				return false
-			}
+		if splitApart(qa, qb) && len(qa) == 4 && len(qb) == 4 {
+			break
 		}
-		return len(qa) == 4 && len(qb) == 4
-	}, 30*time.Second, 100*time.Millisecond, "queues a=%v b=%v", a.queueSet(), b.queueSet())
+		require.True(t, time.Now().Before(deadline), "the queues never split: a=%v b=%v", qa, qb)
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	require.NoError(t, pcB.Shutdown())
 	second := bodies("second", 200)
 	sendAll(t, p, "Clustered", second, "")
 	a.waitAll(t, second, 40*time.Second)
 	require.Len(t, a.queueSet(), 8, "the survivor holds every queue")
+}
+
+// splitApart reports whether no queue is in both sets.
+func splitApart(x, y map[int]bool) bool {
+	for q := range x {
+		if y[q] {
+			return false
+		}
+	}
+	return true
 }
 
 // TestBroadcastingDeliversToEveryMember checks that each member of a

@@ -482,8 +482,9 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 	return req.Errorf(remoting.SystemError, "store failed on broker %s: %v", b.cfg.BrokerName, err)
 }
 
-// sendResponse fills resp, with fields as its extFields, with the answer
-// to a stored send.
+// sendResponse fills resp and fields with the answer to a stored send.
+// The caller makes fields resp's extFields: assigning it here would move
+// both to the heap.
 func (b *Broker) sendResponse(p *pendingSend, resp *remoting.Command, fields *[6]remoting.Field) {
 	req, msgs := p.req, p.msgs
 	req.ResponseTo(resp, remoting.Success, "")
