@@ -2,9 +2,11 @@ package remoting
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -89,5 +91,32 @@ func FuzzJSONHeaderFastPath(f *testing.F) {
 			t.Fatalf("fast path accepted %q, the general parser refuses it: %v", data, err)
 		}
 		require.Equal(t, slow, fast)
+	})
+}
+
+// FuzzJSONStringMatchesStdlib checks string unescaping against
+// encoding/json: a remark literal that the standard library decodes must
+// decode to the same text here, and one it refuses must be refused.
+func FuzzJSONStringMatchesStdlib(f *testing.F) {
+	f.Add([]byte(`UNIQ_KEY\u0001C0A8\u0002TAGS\u0001TagA\u0002`))
+	f.Add([]byte(`a\"b\\c\/d\b\f\n\r\t`))
+	f.Add([]byte(`\ud83d\ude00 \ud83d x \u00e9\u4e2d`))
+	f.Add([]byte(`bad \x escape`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !utf8.Valid(raw) {
+			return // the standard library replaces invalid bytes; we keep them
+		}
+		lit := append(append([]byte{'"'}, raw...), '"')
+		var want string
+		stdErr := json.Unmarshal(lit, &want)
+		header := append(append([]byte(`{"remark":`), lit...), '}')
+		var c Command
+		err := decodeJSONHeader(header, &c)
+		if stdErr != nil {
+			require.Error(t, err, "accepted %q, which encoding/json refuses: %v", lit, stdErr)
+			return
+		}
+		require.NoError(t, err, "refused %q", lit)
+		require.Equal(t, want, c.Remark)
 	})
 }

@@ -370,11 +370,15 @@ func (p *jsonParser) unescape(start int) (string, error) {
 	out.WriteString(p.data[start:p.pos])
 	for p.pos < len(p.data) {
 		// Copy the run up to the next quote, backslash or control
-		// character at once.
-		if n := plainPrefix(p.data[p.pos:], false); n > 0 {
-			out.WriteString(p.data[p.pos : p.pos+n])
-			p.pos += n
-			continue
+		// character at once. Runs between escapes are short (property
+		// names and values), where a byte loop beats word scanning.
+		run := p.pos
+		for p.pos < len(p.data) && !jsonSpecial[p.data[p.pos]] {
+			p.pos++
+		}
+		out.WriteString(p.data[run:p.pos])
+		if p.pos >= len(p.data) {
+			break
 		}
 		c := p.data[p.pos]
 		switch {
@@ -407,7 +411,11 @@ func (p *jsonParser) unescape(start int) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			out.WriteRune(r)
+			if r < utf8.RuneSelf {
+				out.WriteByte(byte(r)) // RocketMQ's property separators
+			} else {
+				out.WriteRune(r)
+			}
 		default:
 			return "", p.errorf("bad escape \\%c", e)
 		}
