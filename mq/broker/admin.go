@@ -231,6 +231,8 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"msgPutTotalTodayNow":     itoa(b.stats.putMessages.Load()),
 		"msgGetTotalTodayNow":     itoa(b.stats.getMessages.Load()),
 		"putMessageFailures":      itoa(b.stats.putFailures.Load()),
+		"putMessageTimesTotal":    itoa(b.stats.putMessages.Load()),
+		"putMessageSizeTotal":     itoa(b.stats.putBytes.Load()),
 		"commitLogMinOffset":      itoa(s.MinPhysicalOffset),
 		"commitLogMaxOffset":      itoa(s.MaxPhysicalOffset),
 		"commitLogFlushedOffset":  itoa(s.Flushed),
@@ -242,6 +244,12 @@ func (b *Broker) runtimeInfo() map[string]string {
 		"namesrvRegisterFailures": itoa(b.stats.registerFail.Load()),
 		"writable":                fmt.Sprint(s.Writable == nil),
 		"flushDiskType":           b.cfg.FlushDiskType,
+	}
+	dist, maxPut := b.putTimes.snapshot(time.Now())
+	info["putMessageDistributeTime"] = dist
+	info["putMessageEntireTimeMax"] = itoa(maxPut)
+	if n := b.stats.putMessages.Load(); n > 0 {
+		info["putMessageAverageSize"] = strconv.FormatFloat(float64(b.stats.putBytes.Load())/float64(n), 'f', -1, 64)
 	}
 	if st, ok := b.GroupStatus(); ok {
 		u := func(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -59,7 +59,8 @@ type Broker struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	stats brokerStats
+	stats    brokerStats
+	putTimes putTimes
 
 	kickMu sync.Mutex
 	kicks  map[*remoting.Conn]struct{} // connections with queued responses

@@ -206,7 +206,7 @@ func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command
 	if resp != nil {
 		return resp
 	}
-	ps := &pendingSend{b: b, c: c, req: req, topic: h.topic, queueID: h.queueID, group: h.producerGroup}
+	ps := &pendingSend{b: b, c: c, req: req, topic: h.topic, queueID: h.queueID, group: h.producerGroup, start: time.Now()}
 	msgs, uniq, resp := b.buildMessages(c, req, &h, tc, ps)
 	if resp != nil {
 		return resp
@@ -232,6 +232,7 @@ type pendingSend struct {
 	queueID  int32       // the queue the client chose (a parked message is elsewhere)
 	group    string      // the producer group
 	timer    *time.Timer // nil in a group
+	start    time.Time   // when the broker took the request
 	answered atomic.Bool
 
 	// A single message lives here rather than in allocations of its own.
@@ -254,11 +255,14 @@ func (p *pendingSend) done(err error) {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	b := p.b
+	if b.member == nil || !errors.Is(err, replica.ErrNotLeader) {
+		b.putTimes.record(p.start, time.Now()) // late answers count too
+	}
 	if !p.answered.CompareAndSwap(false, true) {
 		p.req.Release()
 		return
 	}
-	b := p.b
 	if errors.Is(err, replica.ErrNotLeader) && b.member != nil {
 		// Never proposed: this broker stopped leading before it could.
 		// The request goes to the new leader, which answers it.

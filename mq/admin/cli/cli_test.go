@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,12 @@ func TestCLIMessagesAndGroups(t *testing.T) {
 	out, err = run(t, "brokerStatus", "-n", ns, "-c", "DefaultCluster")
 	require.NoError(t, err)
 	require.Contains(t, out, "msgPutTotalTodayNow")
+	require.Contains(t, out, "putMessageDistributeTime")
+	rt, err := c.Admin().BrokerRuntime(context.Background(), lead)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), sumPutBuckets(t, rt["putMessageDistributeTime"]),
+		"the one message sent is counted once: %q", rt["putMessageDistributeTime"])
+	require.Equal(t, "1", rt["putMessageTimesTotal"])
 
 	_, err = run(t, "updateSubGroup", "-n", ns, "-c", "DefaultCluster", "-g", "cli-group", "-r", "3")
 	require.NoError(t, err)
@@ -199,4 +206,21 @@ func TestMemberRoleShowsASettlingLeader(t *testing.T) {
 	for _, tc := range tests {
 		require.Equal(t, tc.want, memberRole(tc.rt), "%v", tc.rt)
 	}
+}
+
+// sumPutBuckets adds up the counts of a putMessageDistributeTime value,
+// "[<=0ms]:1 [0~10ms]:0 … ".
+func sumPutBuckets(t *testing.T, dist string) int64 {
+	t.Helper()
+	fields := strings.Fields(dist)
+	require.Len(t, fields, 13, dist)
+	var sum int64
+	for _, f := range fields {
+		_, n, ok := strings.Cut(f, "]:")
+		require.True(t, ok, f)
+		v, err := strconv.ParseInt(n, 10, 64)
+		require.NoError(t, err, f)
+		sum += v
+	}
+	return sum
 }
