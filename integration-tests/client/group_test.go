@@ -329,3 +329,61 @@ func TestGroupSlaveRead(t *testing.T) {
 	}
 	require.True(t, followerServed, "a follower served pulls: %v", served)
 }
+
+// preferredLeaderId places each group's leader on a chosen member, here
+// n1 for broker-a and n2 for broker-b, and the route names it brokerId 0.
+// A preferred member that was stopped takes over again once it is back and
+// caught up, and no acknowledged message is lost on the way.
+func TestGroupPreferredLeader(t *testing.T) {
+	c := mqtest.Start(t, mqtest.Options{Brokers: 2, Replicas: 3, Broker: func(i int, cfg *broker.Config) {
+		cfg.PreferredLeaderID = []string{"n1", "n2"}[i/3]
+	}})
+	preferred := []int{1, 5} // broker indexes of broker-a/n1 and broker-b/n2
+	leads := func(i int) func() bool {
+		b := c.Brokers[i]
+		return func() bool {
+			s, ok := b.GroupStatus()
+			return ok && s.Role == replica.Leader && s.Settled
+		}
+	}
+	for _, i := range preferred {
+		require.Eventually(t, leads(i), 20*time.Second, 20*time.Millisecond, "broker %d (preferred) does not lead", i)
+	}
+	c.CreateTopic("Preferred", 4)
+	require.Eventually(t, func() bool {
+		rd, err := c.Admin().Route(context.Background(), "Preferred")
+		if err != nil || len(rd.BrokerDatas) != 2 {
+			return false
+		}
+		for _, bd := range rd.BrokerDatas {
+			want := c.Brokers[preferred[0]].Addr()
+			if bd.BrokerName == "broker-b" {
+				want = c.Brokers[preferred[1]].Addr()
+			}
+			if bd.BrokerAddrs[0] != want {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "the route does not name the preferred members as brokerId 0")
+
+	p := startProducer(t, c, producer.WithRetry(4))
+	s := startSender(t, p, "Preferred", "pref")
+	s.waitMore(t, 100)
+
+	// broker-a's preferred member stops: another leads meanwhile; back, it
+	// catches up and leads again.
+	c.StopBroker(preferred[0])
+	s.waitMore(t, 100)
+	c.StartBroker(preferred[0])
+	require.Eventually(t, leads(preferred[0]), 30*time.Second, 20*time.Millisecond, "the restarted preferred member does not lead again")
+	s.waitMore(t, 100)
+	acked := s.finish()
+	t.Logf("%d sends acknowledged, %d failed before a retry succeeded", len(acked), s.failed.Load())
+
+	col := newCollector()
+	startPushConsumer(t, c, unique("cg"), "Preferred", consumer.MessageSelector{}, col)
+	col.waitAll(t, acked, 60*time.Second)
+	c.CheckGroup(0)
+	c.CheckGroup(1)
+}

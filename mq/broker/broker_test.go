@@ -196,3 +196,38 @@ func TestTagFilterMatchesByString(t *testing.T) {
 	require.False(t, f.MatchMessage("TAGS\x01TagB\x02"))
 	require.False(t, f.MatchMessage("KEYS\x01x\x02"))
 }
+
+func TestConfigValidateDLegerKeys(t *testing.T) {
+	group := func() Config {
+		c := DefaultConfig()
+		c.BrokerName, c.EnableDLegerCommitLog, c.DLegerGroup = "broker-a", true, "broker-a"
+		c.DLegerPeers, c.DLegerSelfID = "n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913", "n0"
+		return c
+	}
+	tests := []struct {
+		mod  func(*Config)
+		want string // "": valid
+	}{
+		{func(c *Config) {}, ""},
+		{func(c *Config) { c.PreferredLeaderID = "n2" }, ""},
+		{func(c *Config) { c.PreferredLeaderID = "n3" }, "preferredLeaderId=n3"},
+		{func(c *Config) { c.PreferredLeaderID = "2" }, "preferredLeaderId=2"},
+		{func(c *Config) { c.DLegerSelfID = "n7" }, "dLegerSelfId=n7"},
+		{func(c *Config) { c.DLegerPeers = "n0-localhost:40911" }, "dLegerPeers=n0-localhost:40911"},
+	}
+	for _, tt := range tests {
+		c := group()
+		tt.mod(&c)
+		if tt.want == "" {
+			require.NoError(t, c.Validate())
+			continue
+		}
+		require.ErrorContains(t, c.Validate(), tt.want)
+	}
+
+	c := group()
+	_, all := c.dlegerMembers()
+	require.Zero(t, c.preferredLeader(all), "no preference")
+	c.PreferredLeaderID = "n2"
+	require.EqualValues(t, 3, c.preferredLeader(all), "n2 is raft member 3")
+}

@@ -89,6 +89,11 @@ type Config struct {
 	DLegerSelfID            string        `conf:"dLegerSelfId"`
 	DLegerHeartbeatInterval time.Duration `conf:"dLegerHeartbeatIntervalMs,ms"`
 	DLegerElectionTimeout   time.Duration `conf:"dLegerElectionTimeoutMs,ms"`
+	// PreferredLeaderID names the member (n0, n1…) that should lead
+	// whenever it is up and caught up: another leader hands over to it.
+	// Spreading the preferred members of several groups over the
+	// machines spreads their leaders. Empty: no preference.
+	PreferredLeaderID string `conf:"preferredLeaderId"`
 	// DLegerShutdownDrain is how long a leader that handed over its
 	// leadership at shutdown keeps serving (forwarding sends to the new
 	// leader) so that clients refresh their routes first: the Go client

@@ -60,12 +60,16 @@ func (c *Config) validateDLeger(bad func(key string, val any, want string)) {
 	case len(peers) < 1 || len(peers) > 9:
 		bad("dLegerPeers", c.DLegerPeers, "want 1 to 9 members, 3 for a group that survives one failure")
 	default:
-		found := false
+		self, preferred := false, c.PreferredLeaderID == ""
 		for _, p := range peers {
-			found = found || p.name == c.DLegerSelfID
+			self = self || p.name == c.DLegerSelfID
+			preferred = preferred || p.name == c.PreferredLeaderID
 		}
-		if !found {
+		if !self {
 			bad("dLegerSelfId", c.DLegerSelfID, "must name a member of dLegerPeers")
+		}
+		if !preferred {
+			bad("preferredLeaderId", c.PreferredLeaderID, "must be empty or name a member of dLegerPeers")
 		}
 	}
 	if c.DLegerHeartbeatInterval < 10*time.Millisecond || c.DLegerHeartbeatInterval > 10*time.Second {
@@ -79,7 +83,7 @@ func (c *Config) validateDLeger(bad func(key string, val any, want string)) {
 	}
 }
 
-// dlegerSelf returns this member and every member.
+// dlegerMembers returns this member and every member.
 func (c *Config) dlegerMembers() (self dlegerPeer, all []dlegerPeer) {
 	all, _ = parseDLegerPeers(c.DLegerPeers)
 	for _, p := range all {
@@ -88,4 +92,15 @@ func (c *Config) dlegerMembers() (self dlegerPeer, all []dlegerPeer) {
 		}
 	}
 	return self, all
+}
+
+// preferredLeader is the raft id of the member preferredLeaderId names
+// (0: none).
+func (c *Config) preferredLeader(all []dlegerPeer) uint64 {
+	for _, p := range all {
+		if p.name == c.PreferredLeaderID {
+			return p.id
+		}
+	}
+	return 0
 }

@@ -127,7 +127,7 @@ func (b *Broker) startMember() error {
 		return fmt.Errorf("broker: join group %s: %w", b.cfg.DLegerGroup, err)
 	}
 	node, err := replica.Start(replica.Options{
-		ID: self.id, Voters: voters, Store: b.store,
+		ID: self.id, Voters: voters, Store: b.store, PreferredLeader: b.cfg.preferredLeader(all),
 		SyncFlush:     b.cfg.FlushDiskType == "SYNC_FLUSH",
 		PutTimeout:    min(b.cfg.SyncFlushTimeout, sendAnswerDeadline),
 		TickInterval:  b.cfg.DLegerHeartbeatInterval,

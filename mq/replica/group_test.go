@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,6 +38,7 @@ type testGroup struct {
 	// Options for members started from now on.
 	putTimeout    time.Duration
 	electionTicks int
+	preferred     uint64
 	onMeta        func(id, index, term uint64, payload []byte)
 }
 
@@ -104,6 +106,7 @@ func (g *testGroup) start(id uint64, ln net.Listener) {
 	n, err := Start(Options{
 		ID: id, Voters: voters, Store: st, SyncFlush: g.sync,
 		TickInterval: 20 * time.Millisecond, ElectionTicks: cmp.Or(g.electionTicks, 10), PutTimeout: g.putTimeout,
+		PreferredLeader: g.preferred,
 		OnMeta: func(index, term uint64, payload []byte) {
 			if g.onMeta != nil {
 				g.onMeta(id, index, term, payload)
@@ -386,6 +389,39 @@ func TestGroupTransferLeadership(t *testing.T) {
 	require.NotEqual(t, old.Status().ID, g.leader().Status().ID)
 	g.putAll(50, 50)
 	g.check()
+}
+
+// DLedger's preferredLeaderId: whoever leads hands over to the preferred
+// member once it is reachable and caught up, also after it was away.
+func TestGroupHandsLeadershipToThePreferredMember(t *testing.T) {
+	g := newTestGroup(t, false, func(g *testGroup) { g.preferred = 3 })
+	leads := func(id uint64) func() bool {
+		n := g.nodes[id]
+		return func() bool { return n.Status().Role == Leader }
+	}
+	require.Eventually(t, leads(3), 10*time.Second, 10*time.Millisecond, "the preferred member does not take over")
+	acked := g.putAll(0, 50)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, g.nodes[3].TransferLeadership(ctx), "another member takes over for a while")
+	maps.Copy(acked, g.putAll(50, 50))
+	require.Eventually(t, leads(3), 10*time.Second, 10*time.Millisecond, "leadership does not come back")
+
+	// Without the preferred member another leads; back and caught up, it
+	// leads again.
+	g.crash(3)
+	maps.Copy(acked, g.putAll(100, 100))
+	g.start(3, nil)
+	require.Eventually(t, leads(3), 10*time.Second, 10*time.Millisecond, "the restarted preferred member does not lead again")
+	maps.Copy(acked, g.putAll(200, 50))
+	g.check()
+	for id := range g.nodes {
+		got := g.consumed(id)
+		for body := range acked {
+			require.True(t, got[body], "member %d lost acknowledged %q", id, body)
+		}
+	}
 }
 
 // The leader crashes with puts in flight, so its log has an uncommitted

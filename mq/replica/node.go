@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/store"
@@ -97,6 +99,12 @@ type Options struct {
 	// fail with ErrProposeTimeout or ErrCommitTimeout, checked every tick
 	// (0: they wait as long as it takes).
 	PutTimeout time.Duration
+	// PreferredLeader is the member that should lead whenever it can
+	// (DLedger's preferredLeaderId; 0: none). A settled leader that is
+	// not it hands leadership over once the preferred member is
+	// reachable and has every entry but those in flight, checked once per
+	// election timeout.
+	PreferredLeader uint64
 	// RecentBytes is how much of the newest log raft reads back from
 	// memory instead of the CommitLog (32 MiB by default).
 	RecentBytes int
@@ -145,12 +153,11 @@ func (o *Options) Validate() error {
 	if o.ID == 0 {
 		return errors.New("replica: ID must be set (1-based)")
 	}
-	found := false
-	for _, v := range o.Voters {
-		found = found || v == o.ID
-	}
-	if !found {
+	if !slices.Contains(o.Voters, o.ID) {
 		return fmt.Errorf("replica: ID %d is not among the voters %v", o.ID, o.Voters)
+	}
+	if o.PreferredLeader != 0 && !slices.Contains(o.Voters, o.PreferredLeader) {
+		return fmt.Errorf("replica: preferred leader %d is not among the voters %v", o.PreferredLeader, o.Voters)
 	}
 	if o.Store == nil || o.NewTransport == nil {
 		return errors.New("replica: Store and NewTransport must be set")
@@ -389,6 +396,27 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 	}
 }
 
+// yieldToPreferred starts a leadership transfer to the preferred member
+// when this settled leader is not it and the preferred member could take
+// over at once. A transfer to a member far behind would stop proposals
+// while it catches up, so that waits for the next check.
+func (n *Node) yieldToPreferred() {
+	pref := n.o.PreferredLeader
+	if pref == 0 || pref == n.o.ID || n.role != Leader || !n.Status().Settled {
+		return
+	}
+	st := n.rn.Status()
+	pr, ok := st.Progress[pref]
+	if !ok || st.LeadTransferee != 0 || pr.State != tracker.StateReplicate {
+		return
+	}
+	if pr.Match+uint64(max(n.o.MaxPipeline, 1)) < st.Progress[n.o.ID].Match {
+		return
+	}
+	n.log.Info("handing leadership to the preferred member", "to", pref, "match", pr.Match)
+	n.rn.TransferLeader(pref)
+}
+
 // control runs fn on the driver goroutine.
 func (n *Node) control(fn func()) error {
 	ran := make(chan struct{})
@@ -419,11 +447,15 @@ func (n *Node) run() {
 	}()
 	tick := time.NewTicker(n.o.TickInterval)
 	defer tick.Stop()
+	ticks := 0
 	for {
 		select {
 		case now := <-tick.C:
 			n.rn.Tick()
 			n.expire(now)
+			if ticks++; ticks%n.o.ElectionTicks == 0 {
+				n.yieldToPreferred()
+			}
 		case m := <-n.recvc:
 			n.step(m)
 			for i := 0; i < 256; i++ {
