@@ -337,6 +337,7 @@ func TestGroupSlaveRead(t *testing.T) {
 func TestGroupPreferredLeader(t *testing.T) {
 	c := mqtest.Start(t, mqtest.Options{Brokers: 2, Replicas: 3, Broker: func(i int, cfg *broker.Config) {
 		cfg.PreferredLeaderID = []string{"n1", "n2"}[i/3]
+		cfg.DLegerShutdownDrain = 2 * time.Second
 	}})
 	preferred := []int{1, 5} // broker indexes of broker-a/n1 and broker-b/n2
 	leads := func(i int) func() bool {
@@ -371,9 +372,25 @@ func TestGroupPreferredLeader(t *testing.T) {
 	s := startSender(t, p, "Preferred", "pref")
 	s.waitMore(t, 100)
 
-	// broker-a's preferred member stops: another leads meanwhile; back, it
-	// catches up and leads again.
-	c.StopBroker(preferred[0])
+	// broker-a's preferred member stops: it hands over and, while it
+	// drains, does not take leadership back. Another leads meanwhile;
+	// back, the preferred member catches up and leads again.
+	stopping := c.Brokers[preferred[0]]
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); c.StopBroker(preferred[0]) }()
+	handedOver, reclaimed := false, false
+	for done := false; !done; {
+		select {
+		case <-stopped:
+			done = true
+		case <-time.After(10 * time.Millisecond):
+			st, _ := stopping.GroupStatus()
+			handedOver = handedOver || st.Role != replica.Leader
+			reclaimed = reclaimed || (handedOver && st.Role == replica.Leader)
+		}
+	}
+	require.True(t, handedOver, "the stopping preferred member never handed over")
+	require.False(t, reclaimed, "the draining preferred member took leadership back")
 	s.waitMore(t, 100)
 	c.StartBroker(preferred[0])
 	require.Eventually(t, leads(preferred[0]), 30*time.Second, 20*time.Millisecond, "the restarted preferred member does not lead again")

@@ -547,10 +547,15 @@ func (b *Broker) waitLeaderAddr(d time.Duration) (addr string, self bool) {
 // the most up-to-date follower, then keeps serving for
 // dLegerShutdownDrainMs, forwarding the sends that still reach it, while
 // the new leader registers and clients refresh their routes. A rolling
-// restart then fails no send.
+// restart then fails no send. A stopping member, leader or not, no longer
+// asks for leadership as preferredLeaderId.
 func (b *Broker) handOver() {
 	m := b.member
-	if m == nil || !m.started() || m.n().Status().Role != replica.Leader {
+	if m == nil || !m.started() {
+		return
+	}
+	m.n().Retire()
+	if m.n().Status().Role != replica.Leader {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

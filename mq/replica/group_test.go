@@ -415,6 +415,15 @@ func TestGroupHandsLeadershipToThePreferredMember(t *testing.T) {
 	g.start(3, nil)
 	require.Eventually(t, leads(3), 10*time.Second, 10*time.Millisecond, "the restarted preferred member does not lead again")
 	maps.Copy(acked, g.putAll(200, 50))
+
+	// Stopping, it hands over and does not ask for leadership again.
+	g.nodes[3].Retire()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	require.NoError(t, g.nodes[3].TransferLeadership(ctx2))
+	time.Sleep(10 * 10 * 20 * time.Millisecond) // ten election timeouts
+	require.NotEqual(t, Leader, g.nodes[3].Status().Role, "a retiring member took leadership back")
+	maps.Copy(acked, g.putAll(250, 50))
 	g.check()
 	for id := range g.nodes {
 		got := g.consumed(id)

@@ -13,7 +13,6 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
-	"go.etcd.io/raft/v3/tracker"
 
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/store"
@@ -100,10 +99,9 @@ type Options struct {
 	// (0: they wait as long as it takes).
 	PutTimeout time.Duration
 	// PreferredLeader is the member that should lead whenever it can
-	// (DLedger's preferredLeaderId; 0: none). A settled leader that is
-	// not it hands leadership over once the preferred member is
-	// reachable and has every entry but those in flight, checked once per
-	// election timeout.
+	// (DLedger's preferredLeaderId; 0: none). Once per election timeout
+	// that member, when it follows and has caught up, asks the leader to
+	// hand leadership over.
 	PreferredLeader uint64
 	// RecentBytes is how much of the newest log raft reads back from
 	// memory instead of the CommitLog (32 MiB by default).
@@ -197,6 +195,7 @@ type Node struct {
 
 	recvc    chan pb.Message
 	unreachc chan uint64
+	retiring atomic.Bool // stopping: never asks for leadership
 	ctlc     chan func()
 	propWake chan struct{}
 	// wantPuts tells enqueue to wake the driver for a new put: false only
@@ -396,26 +395,26 @@ func (n *Node) TransferLeadership(ctx context.Context) error {
 	}
 }
 
-// yieldToPreferred starts a leadership transfer to the preferred member
-// when this settled leader is not it and the preferred member could take
-// over at once. A transfer to a member far behind would stop proposals
-// while it catches up, so that waits for the next check.
-func (n *Node) yieldToPreferred() {
-	pref := n.o.PreferredLeader
-	if pref == 0 || pref == n.o.ID || n.role != Leader || !n.Status().Settled {
+// claimPreferred asks the leader to hand leadership over when this member
+// is the preferred one, follows, and has every committed entry written
+// and applied: it then lacks at most the entries in flight, so the
+// hand-over stops proposals for about one round trip. raft forwards the
+// request to the leader. A member that is stopping never asks.
+func (n *Node) claimPreferred() {
+	if n.o.PreferredLeader != n.o.ID || n.role != Follower || n.retiring.Load() {
 		return
 	}
-	st := n.rn.Status()
-	pr, ok := st.Progress[pref]
-	if !ok || st.LeadTransferee != 0 || pr.State != tracker.StateReplicate {
+	s := n.Status()
+	if s.Leader == 0 || s.Leader == n.o.ID || s.Commit == 0 || s.LastIndex < s.Commit || s.Applied < s.Commit {
 		return
 	}
-	if pr.Match+uint64(max(n.o.MaxPipeline, 1)) < st.Progress[n.o.ID].Match {
-		return
-	}
-	n.log.Info("handing leadership to the preferred member", "to", pref, "match", pr.Match)
-	n.rn.TransferLeader(pref)
+	n.log.Info("asking the leader to hand over leadership to the preferred member", "leader", s.Leader, "commit", s.Commit)
+	n.rn.TransferLeader(n.o.ID)
 }
+
+// Retire marks this member as stopping: it no longer asks for leadership
+// as the preferred member. A graceful shutdown calls it first.
+func (n *Node) Retire() { n.retiring.Store(true) }
 
 // control runs fn on the driver goroutine.
 func (n *Node) control(fn func()) error {
@@ -454,7 +453,7 @@ func (n *Node) run() {
 			n.rn.Tick()
 			n.expire(now)
 			if ticks++; ticks%n.o.ElectionTicks == 0 {
-				n.yieldToPreferred()
+				n.claimPreferred()
 			}
 		case m := <-n.recvc:
 			n.step(m)
