@@ -84,6 +84,23 @@ func (s *sender) waitMore(t *testing.T, n int) {
 		"sends stalled at %d acknowledged", s.count())
 }
 
+// finishLogged stops the sender and returns what was acknowledged.
+func (s *sender) finishLogged(t *testing.T) []string {
+	t.Helper()
+	acked := s.finish()
+	t.Logf("acknowledged %d, failed attempts %d", len(acked), s.failed.Load())
+	return acked
+}
+
+// consumeAcked consumes topic with a new consumer group until every
+// acknowledged body has arrived.
+func consumeAcked(t *testing.T, c *mqtest.Cluster, topic string, acked []string) {
+	t.Helper()
+	col := newCollector()
+	startPushConsumer(t, c, unique("cg"), topic, consumer.MessageSelector{}, col)
+	col.waitAll(t, acked, 60*time.Second)
+}
+
 func TestGroupSendConsumeThroughTheLeader(t *testing.T) {
 	c := mqtest.Start(t, mqtest.Options{Replicas: 3})
 	c.CreateTopic("GroupT", 4)
@@ -144,12 +161,7 @@ func TestGroupLeaderPartitionLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("new leader %d elected %v after the cut", newLead, time.Since(start))
 	c.Isolate(old, false)
 	s.waitMore(t, 200)
-	acked := s.finish()
-	t.Logf("acknowledged %d, failed attempts %d", len(acked), s.failed.Load())
-
-	col := newCollector()
-	startPushConsumer(t, c, unique("cg"), "GroupPart", consumer.MessageSelector{}, col)
-	col.waitAll(t, acked, 60*time.Second)
+	consumeAcked(t, c, "GroupPart", s.finishLogged(t))
 	c.CheckGroup(0)
 }
 
@@ -171,12 +183,9 @@ func TestGroupRollingRestart(t *testing.T) {
 		c.Leader(0)
 		s.waitMore(t, 100)
 	}
-	acked := s.finish()
-	t.Logf("acknowledged %d, failed attempts %d", len(acked), s.failed.Load())
+	acked := s.finishLogged(t)
 	require.Zero(t, s.failed.Load(), "sends failed after the client's retries during the rolling restart: %v", s.errs)
-	col := newCollector()
-	startPushConsumer(t, c, unique("cg"), "GroupRoll", consumer.MessageSelector{}, col)
-	col.waitAll(t, acked, 60*time.Second)
+	consumeAcked(t, c, "GroupRoll", acked)
 	c.CheckGroup(0)
 }
 
@@ -238,12 +247,7 @@ func TestGroupMemberDiskFailure(t *testing.T) {
 	newLead := c.Leader(0)
 	require.NotEqual(t, bad, newLead)
 	s.waitMore(t, 200)
-	acked := s.finish()
-	t.Logf("acknowledged %d, failed attempts %d", len(acked), s.failed.Load())
-
-	col := newCollector()
-	startPushConsumer(t, c, unique("cg"), "GroupDisk", consumer.MessageSelector{}, col)
-	col.waitAll(t, acked, 60*time.Second)
+	consumeAcked(t, c, "GroupDisk", s.finishLogged(t))
 	fss[bad].Clear()
 }
 
@@ -395,12 +399,7 @@ func TestGroupPreferredLeader(t *testing.T) {
 	c.StartBroker(preferred[0])
 	require.Eventually(t, leads(preferred[0]), 30*time.Second, 20*time.Millisecond, "the restarted preferred member does not lead again")
 	s.waitMore(t, 100)
-	acked := s.finish()
-	t.Logf("%d sends acknowledged, %d failed before a retry succeeded", len(acked), s.failed.Load())
-
-	col := newCollector()
-	startPushConsumer(t, c, unique("cg"), "Preferred", consumer.MessageSelector{}, col)
-	col.waitAll(t, acked, 60*time.Second)
+	consumeAcked(t, c, "Preferred", s.finishLogged(t))
 	c.CheckGroup(0)
 	c.CheckGroup(1)
 }
