@@ -256,16 +256,17 @@ func (p *pendingSend) done(err error) {
 		p.timer.Stop()
 	}
 	b := p.b
-	if b.member == nil || !errors.Is(err, replica.ErrNotLeader) {
+	// Never proposed: this broker stopped leading before it could. The
+	// request goes to the new leader, which answers it (and times it).
+	unproposed := b.member != nil && errors.Is(err, replica.ErrNotLeader)
+	if !unproposed {
 		b.putTimes.record(p.start, time.Now()) // late answers count too
 	}
 	if !p.answered.CompareAndSwap(false, true) {
 		p.req.Release()
 		return
 	}
-	if errors.Is(err, replica.ErrNotLeader) && b.member != nil {
-		// Never proposed: this broker stopped leading before it could.
-		// The request goes to the new leader, which answers it.
+	if unproposed {
 		b.forward(p.c, p.req)
 		return
 	}

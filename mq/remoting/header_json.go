@@ -411,11 +411,7 @@ func (p *jsonParser) unescape(start int) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			if r < utf8.RuneSelf {
-				out.WriteByte(byte(r)) // RocketMQ's property separators
-			} else {
-				out.WriteRune(r)
-			}
+			out.WriteRune(r)
 		default:
 			return "", p.errorf("bad escape \\%c", e)
 		}
