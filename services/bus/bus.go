@@ -1,0 +1,183 @@
+// Package bus is how a service sends and consumes the platform's events on
+// the queue, through the official RocketMQ Go client: JSON payloads, event
+// ids for deduplication, timer messages, request-reply, and Prometheus
+// counts of what was sent and consumed.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"qianlang.io/services/events"
+)
+
+var quietOnce sync.Once
+
+// quiet turns the client's own logging down to errors; the services log
+// what matters through slog.
+func quiet() { quietOnce.Do(func() { rlog.SetLogLevel("error") }) }
+
+// ParseNameServers splits "host:port;host:port" and checks each address.
+func ParseNameServers(s string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(s, ";") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		i := strings.LastIndexByte(a, ':')
+		if i <= 0 {
+			return nil, fmt.Errorf("name server %q: want host:port", a)
+		}
+		if p, err := strconv.Atoi(a[i+1:]); err != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("name server %q: bad port", a)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no name server")
+	}
+	return out, nil
+}
+
+// NewMessage encodes ev as a message of topic with the given key and event id.
+func NewMessage(topic, key, eventID string, ev any) (*primitive.Message, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", topic, err)
+	}
+	m := primitive.NewMessage(topic, body)
+	if key != "" {
+		m.WithKeys([]string{key})
+	}
+	if eventID != "" {
+		m.WithProperty(events.EventIDProperty, eventID)
+	}
+	return m, nil
+}
+
+// Producer sends events. It is safe for concurrent use.
+type Producer struct {
+	p       rocketmq.Producer
+	metrics *Metrics
+	log     *slog.Logger
+	close   sync.Once
+}
+
+// ProducerOptions configure a Producer.
+type ProducerOptions struct {
+	NameServers []string
+	Group       string
+	Metrics     *Metrics
+	Log         *slog.Logger
+}
+
+// NewProducer starts a producer.
+func NewProducer(o ProducerOptions) (*Producer, error) {
+	quiet()
+	p, err := rocketmq.NewProducer(
+		producer.WithNameServer(o.NameServers),
+		producer.WithGroupName(o.Group),
+		producer.WithRetry(2),
+		producer.WithSendMsgTimeout(3*time.Second),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("producer %s: %w", o.Group, err)
+	}
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("producer %s: start: %w", o.Group, err)
+	}
+	return &Producer{p: p, metrics: o.Metrics, log: o.Log}, nil
+}
+
+// Send sends ev synchronously: nil means the queue acknowledged it.
+func (p *Producer) Send(ctx context.Context, topic, key, eventID string, ev any) error {
+	m, err := NewMessage(topic, key, eventID, ev)
+	if err != nil {
+		return err
+	}
+	return p.SendMessage(ctx, m)
+}
+
+// SendAt sends ev to be delivered at the given time (a timer message).
+func (p *Producer) SendAt(ctx context.Context, topic, key, eventID string, ev any, at time.Time) error {
+	m, err := NewMessage(topic, key, eventID, ev)
+	if err != nil {
+		return err
+	}
+	m.WithProperty("TIMER_DELIVER_MS", strconv.FormatInt(at.UnixMilli(), 10))
+	return p.SendMessage(ctx, m)
+}
+
+// SendMessage sends m synchronously.
+func (p *Producer) SendMessage(ctx context.Context, m *primitive.Message) error {
+	start := time.Now()
+	r, err := p.p.SendSync(ctx, m)
+	if err == nil && r.Status != primitive.SendOK {
+		err = fmt.Errorf("send status %d", r.Status)
+	}
+	p.metrics.Sent(m.Topic, start, err)
+	if err != nil {
+		return fmt.Errorf("send %s: %w", m.Topic, err)
+	}
+	return nil
+}
+
+// ErrRequestTimeout is returned by Request when no reply came in time; the
+// responder may still act on the request.
+var ErrRequestTimeout = errors.New("request timed out")
+
+// Request sends req to topic and decodes the reply into resp
+// (RocketMQ request-reply): the responder's consumer group answers
+// through the broker. A send that fails is retried until timeout.
+func (p *Producer) Request(ctx context.Context, topic, key string, req, resp any, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, err := NewMessage(topic, key, "", req)
+		if err != nil {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%s: %w", topic, ErrRequestTimeout)
+		}
+		start := time.Now()
+		reply, err := p.p.Request(ctx, left, m)
+		p.metrics.Sent(topic, start, err)
+		if err == nil {
+			if err := json.Unmarshal(reply.Body, resp); err != nil {
+				return fmt.Errorf("%s: decode reply: %w", topic, err)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Until(deadline) <= 50*time.Millisecond {
+			return fmt.Errorf("%s: %w: %v", topic, ErrRequestTimeout, err)
+		}
+		if p.log != nil {
+			p.log.Warn("request failed, retrying", "topic", topic, "key", key, "err", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close shuts the producer down; later calls do nothing.
+func (p *Producer) Close() error {
+	var err error
+	p.close.Do(func() { err = p.p.Shutdown() })
+	return err
+}

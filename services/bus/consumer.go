@@ -1,0 +1,170 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"qianlang.io/services/events"
+)
+
+// Message is one delivered message.
+type Message struct {
+	Topic     string
+	Key       string
+	EventID   string // the publisher's event id; the message id when it set none
+	Body      []byte
+	Reconsume int32 // earlier deliveries that failed
+	ext       *primitive.MessageExt
+}
+
+// Decode decodes the JSON body into v.
+func (m *Message) Decode(v any) error {
+	if err := json.Unmarshal(m.Body, v); err != nil {
+		return fmt.Errorf("decode %s %s: %w", m.Topic, m.EventID, err)
+	}
+	return nil
+}
+
+// Handler applies a message. An error asks the queue to deliver it again
+// later (with RocketMQ's growing delay); after MaxReconsume failures it goes
+// to the group's dead-letter queue.
+type Handler func(ctx context.Context, m *Message) error
+
+// Responder answers a request-reply request; its value is the reply.
+type Responder func(ctx context.Context, m *Message) (any, error)
+
+// ConsumerOptions configure a Consumer.
+type ConsumerOptions struct {
+	NameServers  []string
+	Group        string
+	MaxReconsume int32 // 0: 16, RocketMQ's default
+	Goroutines   int   // 0: 20
+	Metrics      *Metrics
+	Log          *slog.Logger
+	// Replies sends request-reply answers; required when Respond is used.
+	Replies *Producer
+}
+
+// Consumer is one consumer group's push consumer: every topic it handles is
+// subscribed in the group.
+type Consumer struct {
+	o        ConsumerOptions
+	c        rocketmq.PushConsumer
+	handlers map[string]Handler
+	close    sync.Once
+}
+
+// NewConsumer creates a consumer; add handlers, then Start.
+func NewConsumer(o ConsumerOptions) (*Consumer, error) {
+	quiet()
+	if o.MaxReconsume == 0 {
+		o.MaxReconsume = 16
+	}
+	if o.Goroutines == 0 {
+		o.Goroutines = 20
+	}
+	c, err := rocketmq.NewPushConsumer(
+		consumer.WithNameServer(o.NameServers),
+		consumer.WithGroupName(o.Group),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.WithMaxReconsumeTimes(o.MaxReconsume),
+		consumer.WithConsumeGoroutineNums(o.Goroutines),
+		consumer.WithConsumeMessageBatchMaxSize(1),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", o.Group, err)
+	}
+	return &Consumer{o: o, c: c, handlers: map[string]Handler{}}, nil
+}
+
+// Handle subscribes topic with h.
+func (c *Consumer) Handle(topic string, h Handler) error {
+	c.handlers[topic] = h
+	return c.c.Subscribe(topic, consumer.MessageSelector{}, c.consume)
+}
+
+// Respond subscribes a request topic whose answers go back to the requester.
+func (c *Consumer) Respond(topic string, r Responder) error {
+	if c.o.Replies == nil {
+		return fmt.Errorf("consumer %s: Respond needs Replies", c.o.Group)
+	}
+	return c.Handle(topic, func(ctx context.Context, m *Message) error {
+		v, err := r(ctx, m)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode reply: %w", err)
+		}
+		reply, err := consumer.CreateReplyMessage(m.ext, nil)
+		if err != nil {
+			// A request without reply properties (sent as a plain message)
+			// has nobody waiting: nothing to answer.
+			c.o.Log.Warn("request has no reply address", "topic", m.Topic, "err", err)
+			return nil
+		}
+		reply.Body = body
+		return c.o.Replies.SendMessage(ctx, reply)
+	})
+}
+
+// Start starts consuming.
+func (c *Consumer) Start() error {
+	if err := c.c.Start(); err != nil {
+		return fmt.Errorf("consumer %s: start: %w", c.o.Group, err)
+	}
+	return nil
+}
+
+// Close stops consuming and persists the group's offsets; later calls do
+// nothing.
+func (c *Consumer) Close() error {
+	var err error
+	c.close.Do(func() { err = c.c.Shutdown() })
+	return err
+}
+
+func originalTopic(m *primitive.MessageExt) string {
+	if strings.HasPrefix(m.Topic, "%RETRY%") {
+		if t := m.GetProperty(primitive.PropertyRetryTopic); t != "" {
+			return t
+		}
+	}
+	return m.Topic
+}
+
+func (c *Consumer) consume(ctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	for _, ext := range msgs {
+		topic := originalTopic(ext)
+		m := &Message{Topic: topic, Key: ext.GetKeys(), EventID: ext.GetProperty(events.EventIDProperty),
+			Body: ext.Body, Reconsume: ext.ReconsumeTimes, ext: ext}
+		if m.EventID == "" {
+			m.EventID = ext.MsgId
+		}
+		h := c.handlers[topic]
+		start := time.Now()
+		var err error
+		if h == nil {
+			err = fmt.Errorf("no handler for topic %s", topic)
+		} else {
+			err = h(ctx, m)
+		}
+		c.o.Metrics.consumed(c.o.Group, topic, m.Reconsume, start, err)
+		if err != nil {
+			c.o.Log.Warn("consume failed; the queue will redeliver", "group", c.o.Group, "topic", topic,
+				"key", m.Key, "event", m.EventID, "reconsume", m.Reconsume, "err", err)
+			return consumer.ConsumeRetryLater, nil
+		}
+	}
+	return consumer.ConsumeSuccess, nil
+}
