@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"qianlang.io/mq/message"
@@ -30,9 +29,7 @@ const scheduleBatch = 128
 type scheduler struct {
 	b      *Broker
 	levels []time.Duration
-
-	mu   sync.Mutex
-	wake map[queueRef]chan struct{}
+	wake   map[queueRef]chan struct{}
 }
 
 func newScheduler(b *Broker, levels []time.Duration) *scheduler {

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"testing"
@@ -337,14 +336,6 @@ func TestStoreRefusesSecondOpenAndNewerFormat(t *testing.T) {
 	require.NoError(t, f.Close())
 	_, err = Open(o)
 	require.ErrorContains(t, err, "format version 99")
-}
-
-func randomBody(r *rand.Rand) string {
-	b := make([]byte, 16+r.IntN(3000))
-	for i := range b {
-		b[i] = byte('a' + r.IntN(26))
-	}
-	return string(b)
 }
 
 func TestStoreRetentionRunsAtOnceAboveDiskRatio(t *testing.T) {

@@ -101,20 +101,20 @@ var errNoSpace = fmt.Errorf("%w: %w", ErrNoSpace, syscall.ENOSPC)
 
 // check returns the fault for op on path, and for writes the bytes to let
 // through first.
-func (e *ErrorFS) check(op Op, path string) (error, int) {
-	err, partial, delay := e.rule(op, path)
+func (e *ErrorFS) check(op Op, path string) (int, error) {
+	partial, delay, err := e.rule(op, path)
 	if delay > 0 {
 		time.Sleep(delay)
 	}
-	return err, partial
+	return partial, err
 }
 
-func (e *ErrorFS) rule(op Op, path string) (error, int, time.Duration) {
+func (e *ErrorFS) rule(op Op, path string) (int, time.Duration, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.full && op&(OpWrite|OpSync|OpPreallocate|OpCreate) != 0 {
 		e.hits.Add(1)
-		return &os.PathError{Op: "inject", Path: path, Err: errNoSpace}, 0, 0
+		return 0, 0, &os.PathError{Op: "inject", Path: path, Err: errNoSpace}
 	}
 	var delay time.Duration
 	for _, r := range e.rules {
@@ -126,9 +126,9 @@ func (e *ErrorFS) rule(op Op, path string) (error, int, time.Duration) {
 			continue
 		}
 		e.hits.Add(1)
-		return &os.PathError{Op: "inject", Path: path, Err: r.err}, r.partial, delay
+		return r.partial, delay, &os.PathError{Op: "inject", Path: path, Err: r.err}
 	}
-	return nil, 0, delay
+	return 0, delay, nil
 }
 
 func (e *ErrorFS) wrap(f File, err error) (File, error) {
@@ -140,7 +140,7 @@ func (e *ErrorFS) wrap(f File, err error) (File, error) {
 
 // Create creates a file.
 func (e *ErrorFS) Create(name string) (File, error) {
-	if err, _ := e.check(OpCreate, name); err != nil {
+	if _, err := e.check(OpCreate, name); err != nil {
 		return nil, err
 	}
 	return e.wrap(e.inner.Create(name))
@@ -148,7 +148,7 @@ func (e *ErrorFS) Create(name string) (File, error) {
 
 // OpenReadWrite opens a file read-write.
 func (e *ErrorFS) OpenReadWrite(name string) (File, error) {
-	if err, _ := e.check(OpOpen, name); err != nil {
+	if _, err := e.check(OpOpen, name); err != nil {
 		return nil, err
 	}
 	return e.wrap(e.inner.OpenReadWrite(name))
@@ -156,7 +156,7 @@ func (e *ErrorFS) OpenReadWrite(name string) (File, error) {
 
 // Open opens a file read-only.
 func (e *ErrorFS) Open(name string) (File, error) {
-	if err, _ := e.check(OpOpen, name); err != nil {
+	if _, err := e.check(OpOpen, name); err != nil {
 		return nil, err
 	}
 	return e.wrap(e.inner.Open(name))
@@ -164,7 +164,7 @@ func (e *ErrorFS) Open(name string) (File, error) {
 
 // Remove removes a file.
 func (e *ErrorFS) Remove(name string) error {
-	if err, _ := e.check(OpRemove, name); err != nil {
+	if _, err := e.check(OpRemove, name); err != nil {
 		return err
 	}
 	return e.inner.Remove(name)
@@ -172,7 +172,7 @@ func (e *ErrorFS) Remove(name string) error {
 
 // RemoveAll removes a tree.
 func (e *ErrorFS) RemoveAll(name string) error {
-	if err, _ := e.check(OpRemove, name); err != nil {
+	if _, err := e.check(OpRemove, name); err != nil {
 		return err
 	}
 	return e.inner.RemoveAll(name)
@@ -180,7 +180,7 @@ func (e *ErrorFS) RemoveAll(name string) error {
 
 // Rename renames a file.
 func (e *ErrorFS) Rename(oldname, newname string) error {
-	if err, _ := e.check(OpRename, newname); err != nil {
+	if _, err := e.check(OpRename, newname); err != nil {
 		return err
 	}
 	return e.inner.Rename(oldname, newname)
@@ -188,7 +188,7 @@ func (e *ErrorFS) Rename(oldname, newname string) error {
 
 // MkdirAll creates directories.
 func (e *ErrorFS) MkdirAll(dir string, perm os.FileMode) error {
-	if err, _ := e.check(OpCreate, dir); err != nil {
+	if _, err := e.check(OpCreate, dir); err != nil {
 		return err
 	}
 	return e.inner.MkdirAll(dir, perm)
@@ -202,7 +202,7 @@ func (e *ErrorFS) Stat(name string) (os.FileInfo, error) { return e.inner.Stat(n
 
 // SyncDir syncs a directory.
 func (e *ErrorFS) SyncDir(dir string) error {
-	if err, _ := e.check(OpSyncDir, dir); err != nil {
+	if _, err := e.check(OpSyncDir, dir); err != nil {
 		return err
 	}
 	return e.inner.SyncDir(dir)
@@ -229,7 +229,7 @@ type errFile struct {
 }
 
 func (f *errFile) WriteAt(p []byte, off int64) (int, error) {
-	err, partial := f.fs.check(OpWrite, f.Name())
+	partial, err := f.fs.check(OpWrite, f.Name())
 	if err == nil {
 		return f.File.WriteAt(p, off)
 	}
@@ -244,21 +244,21 @@ func (f *errFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *errFile) ReadAt(p []byte, off int64) (int, error) {
-	if err, _ := f.fs.check(OpRead, f.Name()); err != nil {
+	if _, err := f.fs.check(OpRead, f.Name()); err != nil {
 		return 0, err
 	}
 	return f.File.ReadAt(p, off)
 }
 
 func (f *errFile) Sync() error {
-	if err, _ := f.fs.check(OpSync, f.Name()); err != nil {
+	if _, err := f.fs.check(OpSync, f.Name()); err != nil {
 		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *errFile) Truncate(size int64) error {
-	if err, _ := f.fs.check(OpTruncate, f.Name()); err != nil {
+	if _, err := f.fs.check(OpTruncate, f.Name()); err != nil {
 		return err
 	}
 	return f.File.Truncate(size)
@@ -273,7 +273,7 @@ func (f *errFile) Evict(off, n int64) error {
 
 // WriteBack fails as Sync does (it is the first half of one).
 func (f *errFile) WriteBack(off, n int64) error {
-	if err, _ := f.fs.check(OpSync, f.Name()); err != nil {
+	if _, err := f.fs.check(OpSync, f.Name()); err != nil {
 		return err
 	}
 	if w, ok := f.File.(WriteBacker); ok {
@@ -283,7 +283,7 @@ func (f *errFile) WriteBack(off, n int64) error {
 }
 
 func (f *errFile) Preallocate(off, n int64) error {
-	if err, _ := f.fs.check(OpPreallocate, f.Name()); err != nil {
+	if _, err := f.fs.check(OpPreallocate, f.Name()); err != nil {
 		return err
 	}
 	return f.File.Preallocate(off, n)
