@@ -48,6 +48,12 @@ type ConsumerOptions struct {
 	Group        string
 	MaxReconsume int32 // 0: 16, RocketMQ's default
 	Goroutines   int   // 0: 20
+	// Attempts is how often a failing handler is tried in place, with a
+	// backoff from 100 ms doubling, before the message goes back to the
+	// queue for a later redelivery (0: 3). Third parties that fail now and
+	// then are ridden over here; ones that stay down are felt through
+	// RocketMQ's growing delays and, after MaxReconsume, the DLQ.
+	Attempts int
 	Metrics      *Metrics
 	Log          *slog.Logger
 	// Replies sends request-reply answers; required when Respond is used.
@@ -71,6 +77,12 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	}
 	if o.Goroutines == 0 {
 		o.Goroutines = 20
+	}
+	if o.Attempts == 0 {
+		o.Attempts = 3
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	c, err := rocketmq.NewPushConsumer(
 		consumer.WithNameServer(o.NameServers),
@@ -151,14 +163,8 @@ func (c *Consumer) consume(ctx context.Context, msgs ...*primitive.MessageExt) (
 		if m.EventID == "" {
 			m.EventID = ext.MsgId
 		}
-		h := c.handlers[topic]
 		start := time.Now()
-		var err error
-		if h == nil {
-			err = fmt.Errorf("no handler for topic %s", topic)
-		} else {
-			err = h(ctx, m)
-		}
+		err := c.attempt(ctx, m)
 		c.o.Metrics.consumed(c.o.Group, topic, m.Reconsume, start, err)
 		if err != nil {
 			c.o.Log.Warn("consume failed; the queue will redeliver", "group", c.o.Group, "topic", topic,
@@ -167,4 +173,28 @@ func (c *Consumer) consume(ctx context.Context, msgs ...*primitive.MessageExt) (
 		}
 	}
 	return consumer.ConsumeSuccess, nil
+}
+
+// attempt runs m's handler up to Attempts times, backing off between tries.
+func (c *Consumer) attempt(ctx context.Context, m *Message) error {
+	h := c.handlers[m.Topic]
+	if h == nil {
+		return fmt.Errorf("no handler for topic %s", m.Topic)
+	}
+	backoff := 100 * time.Millisecond
+	var err error
+	for i := 0; i < c.o.Attempts; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(backoff):
+			}
+			backoff *= 2
+		}
+		if err = h(ctx, m); err == nil {
+			return nil
+		}
+	}
+	return err
 }
