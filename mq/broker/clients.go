@@ -37,14 +37,36 @@ type clientTable struct {
 	consumers map[string]*consumerGroup            // group → members
 	producers map[string]map[uint64]*clientChannel // group → conn id → channel
 	byConn    map[uint64]map[string]bool           // conn id → groups (consumer: "c:"+g, producer "p:"+g)
+	// requesters maps the client id of a request-reply requester to the
+	// connection its requests came in on ("r:"+id in byConn), so a reply
+	// reaches it before its first heartbeat. The Go client heartbeats on a
+	// first request only for a topic the NameServers do not know yet, so
+	// without this its replies are lost until the periodic heartbeat, up to
+	// 30 s later.
+	requesters map[string]*remoting.Conn
 }
 
 func newClientTable() *clientTable {
 	return &clientTable{
-		consumers: make(map[string]*consumerGroup),
-		producers: make(map[string]map[uint64]*clientChannel),
-		byConn:    make(map[uint64]map[string]bool),
+		consumers:  make(map[string]*consumerGroup),
+		producers:  make(map[string]map[uint64]*clientChannel),
+		byConn:     make(map[uint64]map[string]bool),
+		requesters: make(map[string]*remoting.Conn),
 	}
+}
+
+// noteRequester records the connection a request message came in on.
+func (t *clientTable) noteRequester(clientID string, c *remoting.Conn) {
+	t.mu.RLock()
+	known := t.requesters[clientID] == c
+	t.mu.RUnlock()
+	if known {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.requesters[clientID] = c
+	t.linkLocked(c.ID(), "r:"+clientID)
 }
 
 // consumerHeartbeat registers or refreshes a consumer and reports whether
@@ -123,6 +145,12 @@ func (t *clientTable) removeConn(connID uint64) []string {
 	var left []string
 	for key := range t.byConn[connID] {
 		kind, group := key[:2], key[2:]
+		if kind == "r:" {
+			if c := t.requesters[group]; c != nil && c.ID() == connID {
+				delete(t.requesters, group)
+			}
+			continue
+		}
 		if kind == "p:" {
 			delete(t.producers[group], connID)
 			if len(t.producers[group]) == 0 {
@@ -318,5 +346,5 @@ func (t *clientTable) connByClientID(id string) *remoting.Conn {
 			}
 		}
 	}
-	return nil
+	return t.requesters[id]
 }

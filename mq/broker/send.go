@@ -282,6 +282,10 @@ func (p *pendingSend) done(err error) {
 	}
 	if p.req.Code == remoting.SendReplyMessage || p.req.Code == remoting.SendReplyMessageV2 {
 		b.pushReply(p.msgs[0], p.group)
+	} else if len(p.msgs) == 1 && strings.Contains(p.msgs[0].Properties, message.PropReplyToClient) {
+		if id, ok := message.Property(p.msgs[0].Properties, message.PropReplyToClient); ok && id != "" {
+			b.clients.noteRequester(id, p.c)
+		}
 	}
 	// The answer is encoded into the connection's write buffer at once,
 	// so it lives on this stack.
