@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +26,10 @@ import (
 
 var quietOnce sync.Once
 
-// quiet turns the client's own logging down to errors; the services log
-// what matters through slog.
-func quiet() { quietOnce.Do(func() { rlog.SetLogLevel("error") }) }
+// Quiet turns the client's own logging down to fatal errors: it logs
+// every rolled-back transaction as an error, and the services log what
+// matters to them through slog.
+func Quiet() { quietOnce.Do(func() { rlog.SetLogLevel("fatal") }) }
 
 // ParseNameServers splits "host:port;host:port" and checks each address.
 func ParseNameServers(s string) ([]string, error) {
@@ -68,6 +70,13 @@ func NewMessage(topic, key, eventID string, ev any) (*primitive.Message, error) 
 	return m, nil
 }
 
+// InstanceName names a producer's client instance uniquely. Producers of
+// one process with the same name share one client, and that client
+// delivers transaction check-backs only to the producer that created it.
+func InstanceName(group string) string {
+	return fmt.Sprintf("%s#%d#%d", group, os.Getpid(), time.Now().UnixNano())
+}
+
 // Producer sends events. It is safe for concurrent use.
 type Producer struct {
 	p       rocketmq.Producer
@@ -86,10 +95,11 @@ type ProducerOptions struct {
 
 // NewProducer starts a producer.
 func NewProducer(o ProducerOptions) (*Producer, error) {
-	quiet()
+	Quiet()
 	p, err := rocketmq.NewProducer(
 		producer.WithNameServer(o.NameServers),
 		producer.WithGroupName(o.Group),
+		producer.WithInstanceName(InstanceName(o.Group)),
 		producer.WithRetry(2),
 		producer.WithSendMsgTimeout(3*time.Second),
 	)

@@ -71,7 +71,7 @@ type Consumer struct {
 
 // NewConsumer creates a consumer; add handlers, then Start.
 func NewConsumer(o ConsumerOptions) (*Consumer, error) {
-	quiet()
+	Quiet()
 	if o.MaxReconsume == 0 {
 		o.MaxReconsume = 16
 	}
@@ -87,6 +87,9 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	c, err := rocketmq.NewPushConsumer(
 		consumer.WithNameServer(o.NameServers),
 		consumer.WithGroupName(o.Group),
+		// A client of its own: consumers sharing one race each other in the
+		// official client when one starts while the other rebalances.
+		consumer.WithInstance(InstanceName(o.Group)),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithMaxReconsumeTimes(o.MaxReconsume),
 		consumer.WithConsumeGoroutineNums(o.Goroutines),

@@ -142,9 +142,10 @@ func (s *Service) Producer(group string) (*bus.Producer, error) {
 	return p, nil
 }
 
-// Publisher starts a transactional publisher in group, closed at shutdown.
-func (s *Service) Publisher(group string) (*txmsg.Publisher, error) {
-	p, err := txmsg.New(txmsg.Options{NameServers: s.NameServers, Group: group, DB: s.DB, Log: s.Log, Metrics: s.Bus})
+// Publisher starts a transactional publisher in group for topics, closed at
+// shutdown.
+func (s *Service) Publisher(group string, topics ...string) (*txmsg.Publisher, error) {
+	p, err := txmsg.New(txmsg.Options{NameServers: s.NameServers, Group: group, DB: s.DB, Log: s.Log, Metrics: s.Bus, Topics: topics})
 	if err != nil {
 		return nil, err
 	}

@@ -46,6 +46,12 @@ type Options struct {
 	DB          *gorm.DB
 	Log         *slog.Logger
 	Metrics     *bus.Metrics
+	// Topics the publisher will send to. At start it sends each one a
+	// half message that it rolls back at once: the client then knows the
+	// topic's brokers and heartbeats to them as a member of the producer
+	// group, so check-backs of transactions left open by an earlier run of
+	// the service reach it before its first real send.
+	Topics []string
 }
 
 // Publisher sends transactional messages.
@@ -54,6 +60,8 @@ type Publisher struct {
 	p       rocketmq.TransactionProducer
 	pending sync.Map // event id -> *call
 	close   sync.Once
+	stop    chan struct{}
+	warmed  chan struct{}
 }
 
 type call struct {
@@ -65,10 +73,12 @@ type call struct {
 
 // New starts a transactional producer.
 func New(o Options) (*Publisher, error) {
+	bus.Quiet()
 	pub := &Publisher{o: o}
 	p, err := rocketmq.NewTransactionProducer(listener{pub},
 		producer.WithNameServer(o.NameServers),
 		producer.WithGroupName(o.Group),
+		producer.WithInstanceName(bus.InstanceName(o.Group)),
 		producer.WithRetry(2),
 		producer.WithSendMsgTimeout(3*time.Second),
 	)
@@ -79,7 +89,34 @@ func New(o Options) (*Publisher, error) {
 		return nil, fmt.Errorf("transactional producer %s: start: %w", o.Group, err)
 	}
 	pub.p = p
+	if pub.o.Log == nil {
+		pub.o.Log = slog.New(slog.DiscardHandler)
+	}
+	pub.stop = make(chan struct{})
+	pub.warmed = make(chan struct{})
+	go pub.warm()
 	return pub, nil
+}
+
+// warm introduces the producer group to the brokers of every topic (see
+// Options.Topics), retrying each second until it succeeds or Close.
+func (p *Publisher) warm() {
+	defer close(p.warmed)
+	id := bus.InstanceName("warmup")
+	for _, topic := range p.o.Topics {
+		for {
+			err := p.Publish(context.Background(), topic, "", id+"-"+topic, struct{}{}, func(*gorm.DB) error { return ErrNoEvent })
+			if err == nil {
+				break
+			}
+			p.o.Log.Warn("transactional producer warm-up failed; retrying", "topic", topic, "err", err)
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // Publish sends ev as a half message, runs local in a database transaction
@@ -175,9 +212,9 @@ func (p *Publisher) check(m *primitive.MessageExt) primitive.LocalTransactionSta
 func (p *Publisher) Close() error {
 	var err error
 	p.close.Do(func() {
-		if p.p != nil {
-			err = p.p.Shutdown()
-		}
+		close(p.stop)
+		<-p.warmed
+		err = p.p.Shutdown()
 	})
 	return err
 }
