@@ -609,7 +609,7 @@ func (n *Node) propose() {
 	seal()
 	if err := n.rn.Step(pb.Message{Type: pb.MsgProp, From: n.o.ID, Entries: ents}); err != nil {
 		for _, pr := range props {
-			pr.fail(ErrNotLeader)
+			pr.finish(ErrNotLeader)
 		}
 		n.completed()
 		return
@@ -620,7 +620,9 @@ func (n *Node) propose() {
 	}
 }
 
-func (p *proposal) fail(err error) {
+// finish completes every put of the proposal: with nil once its entry is
+// committed and applied here, or with the error that ends the wait for it.
+func (p *proposal) finish(err error) {
 	for _, x := range p.puts {
 		x.done(err)
 	}
@@ -768,7 +770,7 @@ func (n *Node) apply(ents []pb.Entry) error {
 	for i := range ents {
 		if p := n.inflight[ents[i].Index]; p != nil {
 			delete(n.inflight, ents[i].Index)
-			p.fail(nil)
+			p.finish(nil)
 			done = true
 		}
 	}
@@ -809,7 +811,7 @@ func (n *Node) expire(now time.Time) {
 	for idx, p := range n.inflight {
 		if p.at.Before(limit) {
 			delete(n.inflight, idx)
-			p.fail(ErrCommitTimeout)
+			p.finish(ErrCommitTimeout)
 			expired += len(p.puts)
 		}
 	}
@@ -833,7 +835,7 @@ func (n *Node) expire(now time.Time) {
 func (n *Node) failInflight(err error) {
 	for idx, p := range n.inflight {
 		delete(n.inflight, idx)
-		p.fail(err)
+		p.finish(err)
 	}
 }
 
