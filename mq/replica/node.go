@@ -575,8 +575,8 @@ func (n *Node) propose() {
 		if cur == nil {
 			return
 		}
-		data := make([]byte, 1, size)
-		data[0] = byte(store.EntryMessages)
+		data := make([]byte, dataOffPayload, size)
+		data[dataOffType] = byte(store.EntryMessages)
 		for _, m := range cur.msgs {
 			m.StoreTimestamp = now
 			data = message.AppendRecord(data, m)
@@ -600,7 +600,7 @@ func (n *Node) propose() {
 			seal()
 		}
 		if cur == nil {
-			cur, size = &proposal{at: at}, 1
+			cur, size = &proposal{at: at}, dataOffPayload
 		}
 		size += psize
 		cur.puts = append(cur.puts, p)
@@ -756,8 +756,8 @@ func (n *Node) apply(ents []pb.Entry) error {
 			}
 			n.rn.ApplyConfChange(cc)
 		default:
-			if len(e.Data) > 0 && store.EntryType(e.Data[0]) == store.EntryMeta && n.o.OnMeta != nil {
-				n.o.OnMeta(e.Index, e.Term, e.Data[1:])
+			if len(e.Data) > 0 && store.EntryType(e.Data[dataOffType]) == store.EntryMeta && n.o.OnMeta != nil {
+				n.o.OnMeta(e.Index, e.Term, e.Data[dataOffPayload:])
 			}
 		}
 	}
