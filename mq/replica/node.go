@@ -318,7 +318,8 @@ func (n *Node) Err() error {
 }
 
 // Put replicates msgs as part of one entry and calls done once they are
-// committed (on a majority) and visible here, with their queue offsets,
+// committed (on a majority) and this member's store knows it (its
+// dispatcher makes them readable right after), with their queue offsets,
 // physical offsets and store timestamps filled in; or with the error.
 func (n *Node) Put(msgs []*message.Message, done func(error)) {
 	n.enqueue(&put{msgs: msgs, done: done})
