@@ -38,6 +38,9 @@ type member struct {
 	term     atomic.Uint64
 	fwd      *remoting.Client
 
+	// statusHook, when set, runs before each status is handled (tests).
+	statusHook atomic.Pointer[func(replica.Status)]
+
 	metaWake chan struct{}
 	mu       sync.Mutex
 	proposed metaVersions // what the leader last replicated; guarded by mu
@@ -166,6 +169,9 @@ func (b *Broker) startMember() error {
 // tables and running the schedulers.
 func (m *member) statusChanged(s replica.Status) {
 	<-m.ready
+	if h := m.statusHook.Load(); h != nil {
+		(*h)(s)
+	}
 	prev := m.last
 	m.last = s
 	m.term.Store(s.Term)

@@ -40,6 +40,7 @@ type testGroup struct {
 	electionTicks int
 	preferred     uint64
 	onMeta        func(id, index, term uint64, payload []byte)
+	onStatus      func(id uint64, s Status)
 }
 
 func (g *testGroup) lose(m *pb.Message) bool {
@@ -110,6 +111,11 @@ func (g *testGroup) start(id uint64, ln net.Listener) {
 		OnMeta: func(index, term uint64, payload []byte) {
 			if g.onMeta != nil {
 				g.onMeta(id, index, term, payload)
+			}
+		},
+		OnStatus: func(s Status) {
+			if g.onStatus != nil {
+				g.onStatus(id, s)
 			}
 		},
 		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {

@@ -110,8 +110,15 @@ type Options struct {
 	// NewTransport builds the transport, given where to deliver incoming
 	// messages and how to report a peer unreachable.
 	NewTransport func(deliver func(pb.Message), unreachable func(id uint64)) (Transport, error)
-	// OnStatus is called, in order and on a goroutine of its own, when
-	// the role, the term, the leader or Settled changes.
+	// OnStatus is told when the role, the term, the leader or Settled
+	// changes. It runs on a goroutine of its own, one call at a time, and
+	// may block without holding up the member. Changes that happen while
+	// it runs are coalesced to the newest: a slow OnStatus may miss
+	// intermediate statuses, but it never sees an older status after a
+	// newer one, and it is always called with the latest, so the last call
+	// carries the member's final role, term and leader (Stopped after a
+	// storage failure). Close returns once the call in progress and the
+	// one still owed have returned; none comes after it.
 	OnStatus func(Status)
 	// OnMeta applies a committed metadata entry, given its index and the
 	// term it was proposed in. It runs on every member in log order, on
@@ -213,9 +220,14 @@ type Node struct {
 	lastTerm uint64               // term of the last entry applied; driver goroutine only
 	lead     uint64               // driver goroutine only
 
-	status  atomic.Pointer[Status]
-	statusq chan Status
-	fatal   atomic.Pointer[error]
+	status atomic.Pointer[Status]
+	// notice is the newest status OnStatus has not been given, and
+	// noticeWake (capacity 1) tells notifyLoop it is there: statuses
+	// published while OnStatus runs replace each other, so the last one is
+	// never dropped.
+	notice     atomic.Pointer[Status]
+	noticeWake chan struct{}
+	fatal      atomic.Pointer[error]
 
 	stop      chan struct{}
 	halt      chan struct{} // closed when a storage failure stopped the member
@@ -233,16 +245,16 @@ func Start(o Options) (*Node, error) {
 	o.fill()
 	n := &Node{
 		o: o, st: o.Store,
-		log:      o.Logger.With("component", "replica", "id", o.ID),
-		recvc:    make(chan pb.Message, 1024),
-		unreachc: make(chan uint64, 64),
-		ctlc:     make(chan func()),
-		propWake: make(chan struct{}, 1),
-		inflight: make(map[uint64]*proposal),
-		statusq:  make(chan Status, 64),
-		stop:     make(chan struct{}),
-		halt:     make(chan struct{}),
-		done:     make(chan struct{}),
+		log:        o.Logger.With("component", "replica", "id", o.ID),
+		recvc:      make(chan pb.Message, 1024),
+		unreachc:   make(chan uint64, 64),
+		ctlc:       make(chan func()),
+		propWake:   make(chan struct{}, 1),
+		inflight:   make(map[uint64]*proposal),
+		noticeWake: make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		halt:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	ls := &logStorage{st: o.Store, voters: o.Voters, ring: entryRing{max: o.RecentBytes}, appData: o.SnapshotData}
 	n.ls = ls
@@ -306,7 +318,8 @@ func (n *Node) Err() error {
 }
 
 // Put replicates msgs as part of one entry and calls done once they are
-// committed (on a majority) and visible here, with their queue offsets,
+// committed (on a majority) and this member's store knows it (its
+// dispatcher makes them readable right after), with their queue offsets,
 // physical offsets and store timestamps filled in; or with the error.
 func (n *Node) Put(msgs []*message.Message, done func(error)) {
 	n.enqueue(&put{msgs: msgs, done: done})
@@ -563,8 +576,8 @@ func (n *Node) propose() {
 		if cur == nil {
 			return
 		}
-		data := make([]byte, 1, size)
-		data[0] = byte(store.EntryMessages)
+		data := make([]byte, dataOffPayload, size)
+		data[dataOffType] = byte(store.EntryMessages)
 		for _, m := range cur.msgs {
 			m.StoreTimestamp = now
 			data = message.AppendRecord(data, m)
@@ -588,7 +601,7 @@ func (n *Node) propose() {
 			seal()
 		}
 		if cur == nil {
-			cur, size = &proposal{at: at}, 1
+			cur, size = &proposal{at: at}, dataOffPayload
 		}
 		size += psize
 		cur.puts = append(cur.puts, p)
@@ -597,7 +610,7 @@ func (n *Node) propose() {
 	seal()
 	if err := n.rn.Step(pb.Message{Type: pb.MsgProp, From: n.o.ID, Entries: ents}); err != nil {
 		for _, pr := range props {
-			pr.fail(ErrNotLeader)
+			pr.finish(ErrNotLeader)
 		}
 		n.completed()
 		return
@@ -608,7 +621,9 @@ func (n *Node) propose() {
 	}
 }
 
-func (p *proposal) fail(err error) {
+// finish completes every put of the proposal: with nil once its entry is
+// committed and applied here, or with the error that ends the wait for it.
+func (p *proposal) finish(err error) {
 	for _, x := range p.puts {
 		x.done(err)
 	}
@@ -742,8 +757,8 @@ func (n *Node) apply(ents []pb.Entry) error {
 			}
 			n.rn.ApplyConfChange(cc)
 		default:
-			if len(e.Data) > 0 && store.EntryType(e.Data[0]) == store.EntryMeta && n.o.OnMeta != nil {
-				n.o.OnMeta(e.Index, e.Term, e.Data[1:])
+			if len(e.Data) > 0 && store.EntryType(e.Data[dataOffType]) == store.EntryMeta && n.o.OnMeta != nil {
+				n.o.OnMeta(e.Index, e.Term, e.Data[dataOffPayload:])
 			}
 		}
 	}
@@ -756,7 +771,7 @@ func (n *Node) apply(ents []pb.Entry) error {
 	for i := range ents {
 		if p := n.inflight[ents[i].Index]; p != nil {
 			delete(n.inflight, ents[i].Index)
-			p.fail(nil)
+			p.finish(nil)
 			done = true
 		}
 	}
@@ -797,7 +812,7 @@ func (n *Node) expire(now time.Time) {
 	for idx, p := range n.inflight {
 		if p.at.Before(limit) {
 			delete(n.inflight, idx)
-			p.fail(ErrCommitTimeout)
+			p.finish(ErrCommitTimeout)
 			expired += len(p.puts)
 		}
 	}
@@ -821,7 +836,7 @@ func (n *Node) expire(now time.Time) {
 func (n *Node) failInflight(err error) {
 	for idx, p := range n.inflight {
 		delete(n.inflight, idx)
-		p.fail(err)
+		p.finish(err)
 	}
 }
 
@@ -838,8 +853,9 @@ func (n *Node) failAll(err error) {
 	n.completed()
 }
 
-// publish refreshes the status and queues a notification when the role,
-// term or leader changed.
+// publish refreshes the status and leaves a notification for OnStatus
+// when the role, term, leader or Settled changed. Only the driver
+// goroutine publishes (and Start, before it runs).
 func (n *Node) publish() {
 	bs := n.rn.BasicStatus()
 	s := Status{
@@ -852,35 +868,39 @@ func (n *Node) publish() {
 	}
 	old := n.status.Swap(&s)
 	if old == nil || old.Role != s.Role || old.Term != s.Term || old.Leader != s.Leader || old.Settled != s.Settled {
-		select {
-		case n.statusq <- s:
-		default:
-			n.log.Warn("status notification queue full; dropping one")
-		}
+		n.notify(&s)
 	}
 }
 
+// notify leaves s for notifyLoop, replacing a status it has not taken yet.
+// The status is stored before the wake-up is sent, so a wake-up that is
+// already pending finds it.
+func (n *Node) notify(s *Status) {
+	n.notice.Store(s)
+	select {
+	case n.noticeWake <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop calls OnStatus with the newest status each time one is left;
+// once the driver has stopped it delivers what it published last.
 func (n *Node) notifyLoop() {
 	defer n.wg.Done()
 	for {
 		select {
-		case s := <-n.statusq:
-			if n.o.OnStatus != nil {
-				n.o.OnStatus(s)
-			}
+		case <-n.noticeWake:
+			n.deliverNotice()
 		case <-n.done:
-			// Deliver what is left, the final state last.
-			for {
-				select {
-				case s := <-n.statusq:
-					if n.o.OnStatus != nil {
-						n.o.OnStatus(s)
-					}
-				default:
-					return
-				}
-			}
+			n.deliverNotice()
+			return
 		}
+	}
+}
+
+func (n *Node) deliverNotice() {
+	if s := n.notice.Swap(nil); s != nil && n.o.OnStatus != nil {
+		n.o.OnStatus(*s)
 	}
 }
 

@@ -103,7 +103,13 @@ func raftError(err error) error {
 // Entry data: an empty normal entry is a no-op (a new leader's first
 // entry); otherwise the first byte of a normal entry's data is the store
 // entry type and the rest its payload. Configuration changes keep raft's
-// encoding and get store types of their own.
+// encoding and get store types of their own. See doc.go.
+
+// Offsets in a normal entry's data.
+const (
+	dataOffType    = 0 // store.EntryType
+	dataOffPayload = 1 // the payload, to the end
+)
 
 func toRaft(e store.LogEntry) pb.Entry {
 	re := pb.Entry{Term: e.Term, Index: e.Index, Type: pb.EntryNormal}
@@ -116,9 +122,9 @@ func toRaft(e store.LogEntry) pb.Entry {
 		re.Type = pb.EntryConfChangeV2
 		re.Data = append([]byte(nil), e.Payload...)
 	default:
-		re.Data = make([]byte, 1+len(e.Payload))
-		re.Data[0] = byte(e.Type)
-		copy(re.Data[1:], e.Payload)
+		re.Data = make([]byte, dataOffPayload+len(e.Payload))
+		re.Data[dataOffType] = byte(e.Type)
+		copy(re.Data[dataOffPayload:], e.Payload)
 	}
 	return re
 }
@@ -133,7 +139,7 @@ func fromRaft(e *pb.Entry) (store.LogEntry, error) {
 	case len(e.Data) == 0:
 		se.Type = store.EntryNoop
 	default:
-		se.Type, se.Payload = store.EntryType(e.Data[0]), e.Data[1:]
+		se.Type, se.Payload = store.EntryType(e.Data[dataOffType]), e.Data[dataOffPayload:]
 		if se.Type != store.EntryMessages && se.Type != store.EntryMeta {
 			return se, fmt.Errorf("replica: entry %d has unknown type %d", e.Index, se.Type)
 		}

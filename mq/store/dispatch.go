@@ -102,8 +102,8 @@ func (d *dispatcher) run(from, limit int64) error {
 
 // entry handles one CommitLog entry.
 func (d *dispatcher) entry(off int64, e []byte) error {
-	d.lastIndex = be64(e[24:])
-	if EntryType(e[12]) != EntryMessages {
+	d.lastIndex = entryIndexOf(e)
+	if entryTypeOf(e) != EntryMessages {
 		return nil
 	}
 	payload := e[entryHeaderSize:]

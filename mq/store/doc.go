@@ -123,6 +123,53 @@
 //     writeback), and once a second ConsumeQueues, index, checkpoint;
 //   - the cleaner: disk usage and retention.
 //
+// # Locks
+//
+// Each mutex and what it guards:
+//
+//	Store.appendMu          the append position: lastIndex, term,
+//	                        queueOffsets, topicNames, wbuf; held for a whole
+//	                        append, truncation, roll-back, snapshot install
+//	                        or topic deletion
+//	Store.pmu               pending (queued Puts); Close closes closing
+//	                        under it
+//	Store.fmu               flushWait (SYNC_FLUSH puts awaiting an fsync)
+//	Store.dmu               dispatchedIdx; dcond waits on it
+//	Store.qmu               queues
+//	positions.mu            the log start and where recent entries are
+//	commitLog.flushMu       one fsync, write-back, reset or segment removal
+//	                        at a time; evicted
+//	commitLog.mu            segs
+//	commitLog.prepMu        prep (the segment prepared ahead) and closed
+//	tailCache.mu            the cached chunks
+//	consumeQueue.pmu        the gathered entries (pending, pendFrom)
+//	consumeQueue.mu         files
+//	indexService.mu         files
+//	indexFile.mu            one IndexFile's header fields and slots
+//	checkpointFile.mu       last, hard; held across the checkpoint write
+//
+// They are taken in this order: a lock may be taken while one that leads
+// to it is held, and no path goes the other way.
+//
+//	Store.appendMu
+//	  → Store.qmu
+//	  → consumeQueue.pmu → consumeQueue.mu
+//	  → indexService.mu → indexFile.mu
+//	  → commitLog.flushMu → commitLog.mu, commitLog.prepMu, tailCache.mu
+//	  → positions.mu, Store.fmu, Store.dmu, checkpointFile.mu
+//
+// Every mutex other than appendMu is held only for its own data, with no
+// other store lock taken inside, except along the arrows above;
+// Store.pmu is never held with another. Three rules come with the order:
+//
+//   - The dispatcher never takes appendMu: holders of appendMu wait for it
+//     (waitDispatched, on dcond) before they cut the log or recount queues.
+//   - Put callbacks and OnCompletions can run with appendMu held (the
+//     appender completes ASYNC_FLUSH puts as it writes them; a failed
+//     write or fsync fails them under it), so they must not call anything
+//     that takes appendMu; Put itself takes only pmu.
+//   - The arrival listener runs on the dispatcher with no store lock held.
+//
 // # Recovery
 //
 // See (*Store).recover: scan the CommitLog from the checkpoint, cut a torn

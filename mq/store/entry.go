@@ -15,6 +15,23 @@ const (
 	blankSize       = 8
 )
 
+// Offsets of the entry header's fields (big-endian); a blank marker has
+// its size and magic at the same offsets.
+const (
+	entryOffSize  = 0  // uint32: the whole entry, header included
+	entryOffMagic = 4  // uint32: entryMagic, or blankMagic
+	entryOffCRC   = 8  // uint32: CRC-32C of [entryOffType, size)
+	entryOffType  = 12 // uint8: EntryType; 3 reserved zero bytes follow
+	entryOffTerm  = 16 // uint64
+	entryOffIndex = 24 // uint64
+)
+
+// entryTypeOf, entryTermOf and entryIndexOf read a field of the entry
+// header at the start of e.
+func entryTypeOf(e []byte) EntryType { return EntryType(e[entryOffType]) }
+func entryTermOf(e []byte) uint64    { return binary.BigEndian.Uint64(e[entryOffTerm:]) }
+func entryIndexOf(e []byte) uint64   { return binary.BigEndian.Uint64(e[entryOffIndex:]) }
+
 // EntryType says what an entry's payload holds.
 type EntryType uint8
 
@@ -49,18 +66,18 @@ type EntryHeader struct {
 // appended.
 func appendEntryHeader(dst []byte, typ EntryType, term, index uint64) []byte {
 	var h [entryHeaderSize]byte
-	binary.BigEndian.PutUint32(h[4:], entryMagic)
-	h[12] = byte(typ)
-	binary.BigEndian.PutUint64(h[16:], term)
-	binary.BigEndian.PutUint64(h[24:], index)
+	binary.BigEndian.PutUint32(h[entryOffMagic:], entryMagic)
+	h[entryOffType] = byte(typ)
+	binary.BigEndian.PutUint64(h[entryOffTerm:], term)
+	binary.BigEndian.PutUint64(h[entryOffIndex:], index)
 	return append(dst, h[:]...)
 }
 
 // sealEntry writes the size and checksum of the entry that starts at
 // entry[0] and spans all of entry.
 func sealEntry(entry []byte) {
-	binary.BigEndian.PutUint32(entry[0:], uint32(len(entry)))
-	binary.BigEndian.PutUint32(entry[8:], crc32.Checksum(entry[12:], castagnoli))
+	binary.BigEndian.PutUint32(entry[entryOffSize:], uint32(len(entry)))
+	binary.BigEndian.PutUint32(entry[entryOffCRC:], crc32.Checksum(entry[entryOffType:], castagnoli))
 }
 
 // AppendEntry appends a whole entry with the given payload to dst.
@@ -93,8 +110,8 @@ func peekEntry(hdr []byte, remaining int) (int, entryState, error) {
 		}
 		return 0, entryTorn, fmt.Errorf("%w: %d stray bytes at segment end", ErrCorrupt, remaining)
 	}
-	size := int(binary.BigEndian.Uint32(hdr))
-	magic := binary.BigEndian.Uint32(hdr[4:])
+	size := int(binary.BigEndian.Uint32(hdr[entryOffSize:]))
+	magic := binary.BigEndian.Uint32(hdr[entryOffMagic:])
 	switch {
 	case size == 0 && magic == 0:
 		return 0, entryEnd, nil
@@ -115,16 +132,16 @@ func peekEntry(hdr []byte, remaining int) (int, entryState, error) {
 // header.
 func checkEntry(b []byte) (EntryHeader, error) {
 	var h EntryHeader
-	if len(b) < entryHeaderSize || int(binary.BigEndian.Uint32(b)) != len(b) || binary.BigEndian.Uint32(b[4:]) != entryMagic {
+	if len(b) < entryHeaderSize || int(binary.BigEndian.Uint32(b[entryOffSize:])) != len(b) || binary.BigEndian.Uint32(b[entryOffMagic:]) != entryMagic {
 		return h, fmt.Errorf("%w: not a whole entry", ErrCorrupt)
 	}
-	if got, want := crc32.Checksum(b[12:], castagnoli), binary.BigEndian.Uint32(b[8:]); got != want {
+	if got, want := crc32.Checksum(b[entryOffType:], castagnoli), binary.BigEndian.Uint32(b[entryOffCRC:]); got != want {
 		return h, fmt.Errorf("%w: entry checksum %#x, want %#x", ErrCorrupt, got, want)
 	}
 	h.Size = uint32(len(b))
-	h.Type = EntryType(b[12])
-	h.Term = binary.BigEndian.Uint64(b[16:])
-	h.Index = binary.BigEndian.Uint64(b[24:])
+	h.Type = entryTypeOf(b)
+	h.Term = entryTermOf(b)
+	h.Index = entryIndexOf(b)
 	return h, nil
 }
 
@@ -159,7 +176,7 @@ func allZero(b []byte) bool {
 
 func blankMarker(size int) []byte {
 	var b [blankSize]byte
-	binary.BigEndian.PutUint32(b[:], uint32(size))
-	binary.BigEndian.PutUint32(b[4:], blankMagic)
+	binary.BigEndian.PutUint32(b[entryOffSize:], uint32(size))
+	binary.BigEndian.PutUint32(b[entryOffMagic:], blankMagic)
 	return b[:]
 }

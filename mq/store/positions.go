@@ -170,7 +170,7 @@ func (s *Store) segmentFirstIndex(base int64) (uint64, bool, error) {
 	if _, st, _ := peekEntry(h[:], int(s.opts.SegmentSize)); st != entryValid {
 		return 0, false, nil
 	}
-	first = be64(h[24:])
+	first = entryIndexOf(h[:])
 	s.pos.mu.Lock()
 	s.pos.segFirst[base] = first
 	s.pos.mu.Unlock()

@@ -196,7 +196,7 @@ func (s *Store) recountQueues() {
 	buf := getScanBuf()
 	defer putScanBuf(buf)
 	_, _, err := s.clog.scan(from, s.clog.wrote.Load(), buf, func(_ int64, e []byte) error {
-		if EntryType(e[12]) != EntryMessages {
+		if entryTypeOf(e) != EntryMessages {
 			return nil
 		}
 		payload := e[entryHeaderSize:]
