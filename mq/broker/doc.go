@@ -31,4 +31,3 @@ package broker
 // the store's appender with its appendMu held, or on the replica's
 // driver, so code holding kickMu must not call into the store or the
 // replica.
-// scheduler.mu is declared but never taken.
