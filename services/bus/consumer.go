@@ -58,6 +58,10 @@ type ConsumerOptions struct {
 	Log          *slog.Logger
 	// Replies sends request-reply answers; required when Respond is used.
 	Replies *Producer
+	// Redeliver is fault injection: every delivery is handled twice in a
+	// row, as if the queue had delivered it again, to prove the handlers
+	// idempotent. daemon turns it on when QIANLANG_FAULTS has "redeliver".
+	Redeliver bool
 }
 
 // Consumer is one consumer group's push consumer: every topic it handles is
@@ -168,6 +172,9 @@ func (c *Consumer) consume(ctx context.Context, msgs ...*primitive.MessageExt) (
 		}
 		start := time.Now()
 		err := c.attempt(ctx, m)
+		if err == nil && c.o.Redeliver {
+			err = c.attempt(ctx, m)
+		}
 		c.o.Metrics.consumed(c.o.Group, topic, m.Reconsume, start, err)
 		if err != nil {
 			c.o.Log.Warn("consume failed; the queue will redeliver", "group", c.o.Group, "topic", topic,

@@ -111,6 +111,7 @@ type Service struct {
 	Registry    *prometheus.Registry
 	Bus         *bus.Metrics
 
+	faults    map[string]bool // from QIANLANG_FAULTS, comma-separated
 	mux       *http.ServeMux
 	http      *httpMetrics
 	consumers []*bus.Consumer
@@ -156,7 +157,8 @@ func (s *Service) Publisher(group string, topics ...string) (*txmsg.Publisher, e
 // Consumer creates group's consumer; it starts after Setup and stops first
 // at shutdown. replies answers request-reply requests (may be nil).
 func (s *Service) Consumer(group string, replies *bus.Producer) (*bus.Consumer, error) {
-	c, err := bus.NewConsumer(bus.ConsumerOptions{NameServers: s.NameServers, Group: group, Metrics: s.Bus, Log: s.Log, Replies: replies})
+	c, err := bus.NewConsumer(bus.ConsumerOptions{NameServers: s.NameServers, Group: group, Metrics: s.Bus, Log: s.Log,
+		Replies: replies, Redeliver: s.faults["redeliver"]})
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +223,10 @@ func Run(ctx context.Context, spec Spec, args []string, stderr io.Writer) error 
 	s := &Service{
 		Name: spec.Name, Log: log, DB: db, Secrets: secrets, Tokens: auth.NewTokens(secrets),
 		Registry: reg, Bus: bus.NewMetrics(reg), mux: http.NewServeMux(), http: newHTTPMetrics(reg),
+		faults: parseFaults(os.Getenv("QIANLANG_FAULTS")),
+	}
+	if len(s.faults) > 0 {
+		log.Warn("fault injection on", "QIANLANG_FAULTS", os.Getenv("QIANLANG_FAULTS"))
 	}
 	if spec.Queue {
 		s.NameServers, _ = bus.ParseNameServers(f.NameServers)
@@ -291,4 +297,16 @@ func redact(dsn string) string {
 		return dsn
 	}
 	return dsn[:colon+1] + "***" + dsn[at:]
+}
+
+// parseFaults reads QIANLANG_FAULTS, a comma-separated list of fault
+// injections for tests: "redeliver" handles every delivery twice.
+func parseFaults(v string) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			m[f] = true
+		}
+	}
+	return m
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,7 @@ type Client struct {
 	AdminToken string
 	HTTP       *http.Client
 
+	mu     sync.Mutex
 	tokens map[string]string
 }
 
@@ -28,7 +30,10 @@ func NewClient(gateway, provider, adminToken string) *Client {
 		HTTP: &http.Client{Timeout: 10 * time.Second}, tokens: map[string]string{}}
 }
 
-func (c *Client) do(ctx context.Context, method, u, token string, in, out any) (int, error) {
+// Do sends in (JSON, when not nil) to the full URL u with token and the
+// extra headers, and decodes a 2xx answer into out (when not nil). Any
+// other status is an error carrying the body; the status is returned too.
+func (c *Client) Do(ctx context.Context, method, u, token string, in any, hdr map[string]string, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -46,6 +51,9 @@ func (c *Client) do(ctx context.Context, method, u, token string, in, out any) (
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -69,16 +77,21 @@ func (c *Client) do(ctx context.Context, method, u, token string, in, out any) (
 
 // Token logs user in once and returns the token.
 func (c *Client) Token(ctx context.Context, user string) (string, error) {
-	if t, ok := c.tokens[user]; ok {
+	c.mu.Lock()
+	t, ok := c.tokens[user]
+	c.mu.Unlock()
+	if ok {
 		return t, nil
 	}
 	var out struct {
 		Token string `json:"token"`
 	}
-	if _, err := c.do(ctx, http.MethodPost, c.Gateway+"/api/login", "", map[string]string{"user_id": user}, &out); err != nil {
+	if _, err := c.Do(ctx, http.MethodPost, c.Gateway+"/api/login", "", map[string]string{"user_id": user}, nil, &out); err != nil {
 		return "", err
 	}
+	c.mu.Lock()
 	c.tokens[user] = out.Token
+	c.mu.Unlock()
 	return out.Token, nil
 }
 
@@ -91,7 +104,7 @@ func (c *Client) Get(ctx context.Context, user, path string, out any) error {
 			return err
 		}
 	}
-	_, err := c.do(ctx, http.MethodGet, c.Gateway+path, tok, nil, out)
+	_, err := c.Do(ctx, http.MethodGet, c.Gateway+path, tok, nil, nil, out)
 	return err
 }
 
@@ -122,6 +135,6 @@ func (c *Client) Orders(ctx context.Context, user string) ([]Order, error) {
 // Ledger reads the provider's ledger of one order.
 func (c *Client) Ledger(ctx context.Context, orderID string) (Ledger, error) {
 	var l Ledger
-	_, err := c.do(ctx, http.MethodGet, c.Provider+"/provider/ledger?order_id="+url.QueryEscape(orderID), "", nil, &l)
+	_, err := c.Do(ctx, http.MethodGet, c.Provider+"/provider/ledger?order_id="+url.QueryEscape(orderID), "", nil, nil, &l)
 	return l, err
 }
