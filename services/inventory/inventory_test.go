@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"qianlang.io/services/svctest"
+
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/services/daemon"
@@ -20,7 +22,7 @@ import (
 // TestInventory runs the service once, with one queue cluster, and drives
 // it over HTTP and through the queue exactly as the order service will.
 func TestInventory(t *testing.T) {
-	e := startEnv(t, daemon.Spec{Name: "inventory", Queue: true, Migrations: inventory.Migrations, Setup: inventory.Setup},
+	e := svctest.Start(t, daemon.Spec{Name: "inventory", Queue: true, Migrations: inventory.Migrations, Setup: inventory.Setup},
 		events.GroupStock, events.TopicStockLock, events.TopicOrderPaySuccess, events.TopicOrderClosed, events.TopicOrderRefunded)
 	warmUp(t, e)
 
@@ -40,11 +42,11 @@ func TestInventory(t *testing.T) {
 
 // warmUp waits until the lock responder answers (its consumer has its
 // queues).
-func warmUp(t *testing.T, e *env) {
+func warmUp(t *testing.T, e *svctest.Env) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var reply events.StockLockReply
-		err := e.orders.Request(context.Background(), events.TopicStockLock, "warmup",
+		err := e.Producer.Request(context.Background(), events.TopicStockLock, "warmup",
 			events.StockLockRequest{OrderID: "warmup"}, &reply, 3*time.Second)
 		return err == nil && reply.Result == events.StockUnknownSKU
 	}, 90*time.Second, 100*time.Millisecond, "lock responder never answered")
@@ -57,25 +59,25 @@ type skuBody struct {
 	Stock      int64  `json:"stock"`
 }
 
-func putSKU(t *testing.T, e *env, id string, b skuBody) inventory.AdminSKUView {
+func putSKU(t *testing.T, e *svctest.Env, id string, b skuBody) inventory.AdminSKUView {
 	t.Helper()
-	status, body := e.do(t, http.MethodPut, "/api/admin/skus/"+id, e.admin(), b)
+	status, body := e.Do(t, http.MethodPut, "/api/admin/skus/"+id, e.Admin(), b)
 	require.Equal(t, http.StatusOK, status, string(body))
 	var v inventory.AdminSKUView
 	require.NoError(t, json.Unmarshal(body, &v))
 	return v
 }
 
-func newSKU(t *testing.T, e *env, stock, price, cost int64) string {
+func newSKU(t *testing.T, e *svctest.Env, stock, price, cost int64) string {
 	t.Helper()
-	id := unique("sku")
+	id := svctest.Unique("sku")
 	putSKU(t, e, id, skuBody{Name: "item " + id, PriceCents: price, CostCents: cost, Stock: stock})
 	return id
 }
 
-func getSKU(t *testing.T, e *env, id string) inventory.SKUView {
+func getSKU(t *testing.T, e *svctest.Env, id string) inventory.SKUView {
 	t.Helper()
-	status, body := e.do(t, http.MethodGet, "/api/skus/"+id, "", nil)
+	status, body := e.Do(t, http.MethodGet, "/api/skus/"+id, "", nil)
 	require.Equal(t, http.StatusOK, status, string(body))
 	var v inventory.SKUView
 	require.NoError(t, json.Unmarshal(body, &v))
@@ -85,16 +87,16 @@ func getSKU(t *testing.T, e *env, id string) inventory.SKUView {
 // counters is (available, locked, sold).
 type counters [3]int64
 
-func countersOf(t *testing.T, e *env, id string) counters {
+func countersOf(t *testing.T, e *svctest.Env, id string) counters {
 	t.Helper()
 	v := getSKU(t, e, id)
 	return counters{v.Available, v.Locked, v.Sold}
 }
 
-func lock(t *testing.T, e *env, orderID string, lines ...events.Line) events.StockLockReply {
+func lock(t *testing.T, e *svctest.Env, orderID string, lines ...events.Line) events.StockLockReply {
 	t.Helper()
 	var reply events.StockLockReply
-	e.request(t, events.TopicStockLock, orderID, events.StockLockRequest{OrderID: orderID, Items: lines}, &reply)
+	e.Request(t, events.TopicStockLock, orderID, events.StockLockRequest{OrderID: orderID, Items: lines}, &reply)
 	return reply
 }
 
@@ -112,8 +114,8 @@ func refunded(orderID string, lines ...events.Line) events.OrderRefunded {
 	return events.OrderRefunded{OrderID: orderID, UserID: "u1", RefundID: "r-" + orderID, ProviderRefundID: "pr-" + orderID, Items: lines, At: time.Now().UTC()}
 }
 
-func testAdminAuth(t *testing.T, e *env) {
-	id := unique("auth")
+func testAdminAuth(t *testing.T, e *svctest.Env) {
+	id := svctest.Unique("auth")
 	body := skuBody{Name: "x", PriceCents: 1, CostCents: 1, Stock: 1}
 	for _, tc := range []struct {
 		name   string
@@ -123,21 +125,21 @@ func testAdminAuth(t *testing.T, e *env) {
 	}{
 		{"no token", "", http.StatusUnauthorized, "UNAUTHORIZED"},
 		{"bad token", "not-a-token", http.StatusUnauthorized, "UNAUTHORIZED"},
-		{"user token", e.user("u1"), http.StatusForbidden, "FORBIDDEN"},
+		{"user token", e.User("u1"), http.StatusForbidden, "FORBIDDEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, b := e.do(t, http.MethodPut, "/api/admin/skus/"+id, tc.token, body)
+			status, b := e.Do(t, http.MethodPut, "/api/admin/skus/"+id, tc.token, body)
 			require.Equal(t, tc.status, status, string(b))
-			require.Equal(t, tc.code, errorCode(t, b))
+			require.Equal(t, tc.code, svctest.ErrorCode(t, b))
 		})
 	}
-	status, _ := e.do(t, http.MethodGet, "/api/skus/"+id, "", nil)
+	status, _ := e.Do(t, http.MethodGet, "/api/skus/"+id, "", nil)
 	require.Equal(t, http.StatusNotFound, status, "a refused PUT created the SKU")
-	status, b := e.do(t, http.MethodPut, "/api/admin/skus/"+id, e.admin(), body)
+	status, b := e.Do(t, http.MethodPut, "/api/admin/skus/"+id, e.Admin(), body)
 	require.Equal(t, http.StatusOK, status, string(b))
 }
 
-func testAdminValidation(t *testing.T, e *env) {
+func testAdminValidation(t *testing.T, e *svctest.Env) {
 	for _, tc := range []struct {
 		name string
 		id   string
@@ -163,19 +165,19 @@ func testAdminValidation(t *testing.T, e *env) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := tc.id
 			if id == "" {
-				id = unique("bad")
+				id = svctest.Unique("bad")
 			}
-			status, b := e.do(t, http.MethodPut, "/api/admin/skus/"+id, e.admin(), tc.body)
+			status, b := e.Do(t, http.MethodPut, "/api/admin/skus/"+id, e.Admin(), tc.body)
 			require.Equal(t, http.StatusBadRequest, status, string(b))
-			require.Equal(t, "BAD_REQUEST", errorCode(t, b))
-			status, _ = e.do(t, http.MethodGet, "/api/skus/"+id, "", nil)
+			require.Equal(t, "BAD_REQUEST", svctest.ErrorCode(t, b))
+			status, _ = e.Do(t, http.MethodGet, "/api/skus/"+id, "", nil)
 			require.Equal(t, http.StatusNotFound, status)
 		})
 	}
 }
 
-func testPutAddsStock(t *testing.T, e *env) {
-	id := unique("tea")
+func testPutAddsStock(t *testing.T, e *svctest.Env) {
+	id := svctest.Unique("tea")
 	v := putSKU(t, e, id, skuBody{Name: "Tea", PriceCents: 1200, CostCents: 800, Stock: 5})
 	require.Equal(t, inventory.AdminSKUView{
 		SKUView:   inventory.SKUView{SKUID: id, Name: "Tea", PriceCents: 1200, Available: 5},
@@ -187,16 +189,16 @@ func testPutAddsStock(t *testing.T, e *env) {
 	require.Equal(t, int64(1300), v.PriceCents)
 	require.Equal(t, int64(900), v.CostCents)
 	// Stock may be left out: only the price changes.
-	status, b := e.do(t, http.MethodPut, "/api/admin/skus/"+id, e.admin(), `{"name":"Green tea","price_cents":1250,"cost_cents":900}`)
+	status, b := e.Do(t, http.MethodPut, "/api/admin/skus/"+id, e.Admin(), `{"name":"Green tea","price_cents":1250,"cost_cents":900}`)
 	require.Equal(t, http.StatusOK, status, string(b))
 	require.Equal(t, inventory.SKUView{SKUID: id, Name: "Green tea", PriceCents: 1250, Available: 8}, getSKU(t, e, id))
 	// Zero stock and price are fine.
-	putSKU(t, e, unique("free"), skuBody{Name: "Free sample"})
+	putSKU(t, e, svctest.Unique("free"), skuBody{Name: "Free sample"})
 }
 
-func testGetSKU(t *testing.T, e *env) {
+func testGetSKU(t *testing.T, e *svctest.Env) {
 	id := newSKU(t, e, 7, 990, 500)
-	status, b := e.do(t, http.MethodGet, "/api/skus/"+id, "", nil)
+	status, b := e.Do(t, http.MethodGet, "/api/skus/"+id, "", nil)
 	require.Equal(t, http.StatusOK, status, string(b))
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
@@ -208,17 +210,17 @@ func testGetSKU(t *testing.T, e *env) {
 	require.Equal(t, []string{"available", "locked", "name", "price_cents", "sku_id", "sold"}, keys)
 	require.Equal(t, inventory.SKUView{SKUID: id, Name: "item " + id, PriceCents: 990, Available: 7}, getSKU(t, e, id))
 
-	for _, path := range []string{"/api/skus/" + unique("nosuch"), "/api/skus/bad.id"} {
-		status, b := e.do(t, http.MethodGet, path, "", nil)
+	for _, path := range []string{"/api/skus/" + svctest.Unique("nosuch"), "/api/skus/bad.id"} {
+		status, b := e.Do(t, http.MethodGet, path, "", nil)
 		require.Equal(t, http.StatusNotFound, status, path)
-		require.Equal(t, "NOT_FOUND", errorCode(t, b))
+		require.Equal(t, "NOT_FOUND", svctest.ErrorCode(t, b))
 	}
 }
 
-func testLockPayRefund(t *testing.T, e *env) {
+func testLockPayRefund(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 10, 1500, 700)
 	b := newSKU(t, e, 4, 300, 100)
-	order := unique("O")
+	order := svctest.Unique("O")
 	reply := lock(t, e, order, line(a, 3), line(b, 2), line(a, 1))
 	require.Equal(t, events.StockLockReply{Result: events.StockLocked, Items: []events.Line{
 		{SKUID: a, Qty: 3, PriceCents: 1500, CostCents: 700},
@@ -235,42 +237,42 @@ func testLockPayRefund(t *testing.T, e *env) {
 	require.Equal(t, counters{6, 4, 0}, countersOf(t, e, a))
 
 	items := reply.Items
-	e.sendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, items...))
+	e.SendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, items...))
 	require.Equal(t, counters{6, 0, 4}, countersOf(t, e, a))
 	require.Equal(t, counters{2, 0, 2}, countersOf(t, e, b))
 
-	e.sendTwice(t, events.TopicOrderRefunded, order, "refunded:"+order, refunded(order, items...))
+	e.SendTwice(t, events.TopicOrderRefunded, order, "refunded:"+order, refunded(order, items...))
 	require.Equal(t, counters{10, 0, 0}, countersOf(t, e, a))
 	require.Equal(t, counters{4, 0, 0}, countersOf(t, e, b))
 
 	// Late and stray events change nothing.
-	e.sendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, items...))
-	e.sendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseTimeout, items...))
+	e.SendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, items...))
+	e.SendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseTimeout, items...))
 	require.Equal(t, counters{10, 0, 0}, countersOf(t, e, a))
 	require.Equal(t, counters{4, 0, 0}, countersOf(t, e, b))
 }
 
-func testLockClose(t *testing.T, e *env) {
+func testLockClose(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 5, 100, 50)
-	order := unique("O")
+	order := svctest.Unique("O")
 	reply := lock(t, e, order, line(a, 2))
 	require.Equal(t, events.StockLocked, reply.Result)
 	require.Equal(t, counters{3, 2, 0}, countersOf(t, e, a))
 
-	e.sendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseTimeout, reply.Items...))
+	e.SendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseTimeout, reply.Items...))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
 
 	// A lock request that comes again after the close gets its old answer
 	// and locks nothing; a payment after the close sells nothing.
 	require.Equal(t, reply, lock(t, e, order, line(a, 2)))
-	e.sendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, reply.Items...))
+	e.SendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, reply.Items...))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
 }
 
-func testOutOfStock(t *testing.T, e *env) {
+func testOutOfStock(t *testing.T, e *svctest.Env) {
 	plenty := newSKU(t, e, 5, 100, 50)
 	scarce := newSKU(t, e, 2, 100, 50)
-	order := unique("O")
+	order := svctest.Unique("O")
 	want := events.StockLockReply{Result: events.StockOutOfStock, SKUID: scarce}
 	require.Equal(t, want, lock(t, e, order, line(plenty, 1), line(scarce, 3)))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, plenty))
@@ -282,18 +284,18 @@ func testOutOfStock(t *testing.T, e *env) {
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, plenty))
 
 	// The order service gives back what it reserved: nothing here.
-	e.sendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseAbandoned))
+	e.SendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseAbandoned))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, plenty))
 	require.Equal(t, counters{12, 0, 0}, countersOf(t, e, scarce))
 
 	// Exactly all that is left can be locked.
-	require.Equal(t, events.StockLocked, lock(t, e, unique("O"), line(scarce, 12)).Result)
+	require.Equal(t, events.StockLocked, lock(t, e, svctest.Unique("O"), line(scarce, 12)).Result)
 	require.Equal(t, counters{0, 12, 0}, countersOf(t, e, scarce))
 }
 
-func testUnknownSKU(t *testing.T, e *env) {
+func testUnknownSKU(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 5, 100, 50)
-	missing := unique("nosuch")
+	missing := svctest.Unique("nosuch")
 	for _, tc := range []struct {
 		name  string
 		lines []events.Line
@@ -305,7 +307,7 @@ func testUnknownSKU(t *testing.T, e *env) {
 		{"no lines", nil, events.StockLockReply{Result: events.StockUnknownSKU}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			order := unique("O")
+			order := svctest.Unique("O")
 			require.Equal(t, tc.want, lock(t, e, order, tc.lines...))
 			require.Equal(t, tc.want, lock(t, e, order, tc.lines...))
 			require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
@@ -313,28 +315,28 @@ func testUnknownSKU(t *testing.T, e *env) {
 	}
 }
 
-func testCloseBeforeLock(t *testing.T, e *env) {
+func testCloseBeforeLock(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 5, 100, 50)
-	order := unique("O")
+	order := svctest.Unique("O")
 	// The order's lock request timed out, so the order service released
 	// it, and the release overtook the request.
-	e.sendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseAbandoned))
+	e.SendTwice(t, events.TopicOrderClosed, order, "closed:"+order, closed(order, events.CloseAbandoned))
 	require.Equal(t, events.StockLockReply{Result: events.StockReleased}, lock(t, e, order, line(a, 2)))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
 }
 
-func testRefundBeforePaid(t *testing.T, e *env) {
+func testRefundBeforePaid(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 5, 100, 50)
-	order := unique("O")
+	order := svctest.Unique("O")
 	reply := lock(t, e, order, line(a, 2))
 	require.Equal(t, events.StockLocked, reply.Result)
-	e.sendTwice(t, events.TopicOrderRefunded, order, "refunded:"+order, refunded(order, reply.Items...))
+	e.SendTwice(t, events.TopicOrderRefunded, order, "refunded:"+order, refunded(order, reply.Items...))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
-	e.sendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, reply.Items...))
+	e.SendTwice(t, events.TopicOrderPaySuccess, order, "paid:"+order, paid(order, reply.Items...))
 	require.Equal(t, counters{5, 0, 0}, countersOf(t, e, a))
 }
 
-func testConcurrentLocks(t *testing.T, e *env) {
+func testConcurrentLocks(t *testing.T, e *svctest.Env) {
 	a := newSKU(t, e, 10, 100, 50)
 	const n = 50
 	results := make([]string, n)
@@ -343,9 +345,9 @@ func testConcurrentLocks(t *testing.T, e *env) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			order := unique("C")
+			order := svctest.Unique("C")
 			var reply events.StockLockReply
-			err := e.orders.Request(context.Background(), events.TopicStockLock, events.Key(order),
+			err := e.Producer.Request(context.Background(), events.TopicStockLock, events.Key(order),
 				events.StockLockRequest{OrderID: order, Items: []events.Line{line(a, 1)}}, &reply, 30*time.Second)
 			if err != nil {
 				results[i] = err.Error()
@@ -364,14 +366,14 @@ func testConcurrentLocks(t *testing.T, e *env) {
 }
 
 // testConserved checks invariant 1 over every SKU the tests touched.
-func testConserved(t *testing.T, e *env) {
+func testConserved(t *testing.T, e *svctest.Env) {
 	var bad, total int
-	require.NoError(t, e.db.QueryRow(`SELECT
+	require.NoError(t, e.DB.QueryRow(`SELECT
   COALESCE(SUM(available + locked + sold <> stocked OR available < 0 OR locked < 0 OR sold < 0), 0), COUNT(*)
 FROM skus`).Scan(&bad, &total))
 	require.Zero(t, bad)
 	require.Greater(t, total, 10)
 	// The CHECK constraint refuses a row that breaks it.
-	_, err := e.db.Exec("UPDATE skus SET available = available + 1 LIMIT 1")
+	_, err := e.DB.Exec("UPDATE skus SET available = available + 1 LIMIT 1")
 	require.Error(t, err)
 }

@@ -1,4 +1,12 @@
-package marketing_test
+// Package svctest runs one service in-process for its tests: daemon.Run
+// against a real MariaDB (dbtest) and an in-process queue cluster
+// (mqtest), with a producer that plays the services around it, a login
+// token signer, the admin token, and counts of what the service consumed
+// read from its /metrics.
+//
+//	func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+//	e := svctest.Start(t, points.Spec(), events.GroupCredit, events.TopicOrderPaySuccess)
+package svctest
 
 import (
 	"bufio"
@@ -27,29 +35,46 @@ import (
 	"qianlang.io/services/events"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
-
-var testSecrets = auth.Secrets{
+// Secrets are the secrets every service under test reads.
+var Secrets = auth.Secrets{
 	TokenSecret:    "test-token-secret-0123456789",
 	AdminToken:     "test-admin-token-0123456789",
 	ProviderSecret: "test-provider-secret-0123456789",
 }
 
-// env is one service under test, run in-process with daemon.Run against
-// a real MariaDB and an in-process queue cluster, and a producer that
-// plays the order service.
-type env struct {
-	t      *testing.T
-	base   string
-	group  string // the consumer group whose deliveries waitConsumed counts
-	tokens *auth.Tokens
-	orders *bus.Producer
-	db     *sql.DB
-	logs   *logCapture
+// Env is one service under test.
+type Env struct {
+	t *testing.T
+	// Base is the service's base URL, e.g. http://127.0.0.1:41234.
+	Base string
+	// Group is the consumer group whose deliveries WaitConsumed counts.
+	Group string
+	// Tokens signs user tokens the service accepts.
+	Tokens *auth.Tokens
+	// Producer plays the services around this one.
+	Producer *bus.Producer
+	// DB is the service's own database, for checks the API cannot show.
+	DB *sql.DB
+	// Cluster is the queue the service uses.
+	Cluster *mqtest.Cluster
+	logs    *logCapture
 }
 
-// startEnv starts the service of spec with the topics it uses.
-func startEnv(t *testing.T, spec daemon.Spec, group string, topics ...string) *env {
+// Options adjust Start.
+type Options struct {
+	// Args are more flags for the service.
+	Args []string
+}
+
+// Start runs the service of spec with the topics it uses created, and
+// stops it when the test ends; group is the consumer group WaitConsumed
+// counts.
+func Start(t *testing.T, spec daemon.Spec, group string, topics ...string) *Env {
+	return StartWith(t, spec, Options{}, group, topics...)
+}
+
+// StartWith is Start with options.
+func StartWith(t *testing.T, spec daemon.Spec, o Options, group string, topics ...string) *Env {
 	t.Helper()
 	c := mqtest.Start(t, mqtest.Options{})
 	for _, topic := range topics {
@@ -57,7 +82,7 @@ func startEnv(t *testing.T, spec daemon.Spec, group string, topics ...string) *e
 	}
 	dir := t.TempDir()
 	secrets := filepath.Join(dir, "secrets.json")
-	b, err := json.Marshal(testSecrets)
+	b, err := json.Marshal(Secrets)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(secrets, b, 0o600))
 	dsn := dbtest.DSN(t, spec.Name)
@@ -66,8 +91,11 @@ func startEnv(t *testing.T, spec daemon.Spec, group string, topics ...string) *e
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(ctx, spec, []string{"--listen", "127.0.0.1:0", "--dsn", dsn,
-			"--namesrv", c.NamesrvAddr(), "--secrets", secrets, "--log-level", "info"}, logs)
+		args := []string{"--listen", "127.0.0.1:0", "--dsn", dsn, "--secrets", secrets, "--log-level", "info"}
+		if spec.Queue {
+			args = append(args, "--namesrv", c.NamesrvAddr())
+		}
+		done <- daemon.Run(ctx, spec, append(args, o.Args...), logs)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -97,21 +125,22 @@ func startEnv(t *testing.T, spec daemon.Spec, group string, topics ...string) *e
 	db, err := sql.Open("mysql", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	return &env{t: t, base: "http://" + addr, group: group, tokens: auth.NewTokens(testSecrets), orders: p, db: db, logs: logs}
+	return &Env{t: t, Base: "http://" + addr, Group: group, Tokens: auth.NewTokens(Secrets), Producer: p, DB: db, Cluster: c, logs: logs}
 }
 
-// user returns a login token for id.
-func (e *env) user(id string) string {
-	tok, err := e.tokens.Sign(id, time.Now().Add(time.Hour))
+// User returns a login token for id.
+func (e *Env) User(id string) string {
+	tok, err := e.Tokens.Sign(id, time.Now().Add(time.Hour))
 	require.NoError(e.t, err)
 	return tok
 }
 
-func (e *env) admin() string { return testSecrets.AdminToken }
+// Admin returns the admin token.
+func (e *Env) Admin() string { return Secrets.AdminToken }
 
-// do sends a request with an optional bearer token and JSON body (a
+// Do sends a request with an optional bearer token and JSON body (a
 // string is sent as is) and returns the status and the body.
-func (e *env) do(t *testing.T, method, path, token string, body any) (int, []byte) {
+func (e *Env) Do(t *testing.T, method, path, token string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -123,7 +152,7 @@ func (e *env) do(t *testing.T, method, path, token string, body any) (int, []byt
 		require.NoError(t, err)
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.base+path, rd)
+	req, err := http.NewRequest(method, e.Base+path, rd)
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -139,8 +168,8 @@ func (e *env) do(t *testing.T, method, path, token string, body any) (int, []byt
 	return resp.StatusCode, out
 }
 
-// errorCode returns the contract error code of a body.
-func errorCode(t *testing.T, body []byte) string {
+// ErrorCode returns the contract error code of a body.
+func ErrorCode(t *testing.T, body []byte) string {
 	t.Helper()
 	var e struct {
 		Error struct {
@@ -151,25 +180,25 @@ func errorCode(t *testing.T, body []byte) string {
 	return e.Error.Code
 }
 
-// send publishes an event as the order service does.
-func (e *env) send(t *testing.T, topic, orderID, eventID string, payload any) {
+// Send publishes an event as the service's neighbours do.
+func (e *Env) Send(t *testing.T, topic, orderID, eventID string, payload any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, e.orders.Send(ctx, topic, events.Key(orderID), eventID, payload))
+	require.NoError(t, e.Producer.Send(ctx, topic, events.Key(orderID), eventID, payload))
 }
 
-// request sends a request-reply request and decodes the answer.
-func (e *env) request(t *testing.T, topic, orderID string, req, resp any) {
+// Request sends a request-reply request and decodes the answer.
+func (e *Env) Request(t *testing.T, topic, orderID string, req, resp any) {
 	t.Helper()
-	require.NoError(t, e.orders.Request(context.Background(), topic, events.Key(orderID), req, resp, 15*time.Second))
+	require.NoError(t, e.Producer.Request(context.Background(), topic, events.Key(orderID), req, resp, 15*time.Second))
 }
 
-// consumed returns how many deliveries of topic the group handled
+// Consumed returns how many deliveries of topic the group handled
 // successfully, from the service's /metrics.
-func (e *env) consumed(t *testing.T, topic string) int {
+func (e *Env) Consumed(t *testing.T, topic string) int {
 	t.Helper()
-	resp, err := http.Get(e.base + "/metrics")
+	resp, err := http.Get(e.Base + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	n := 0
@@ -177,7 +206,7 @@ func (e *env) consumed(t *testing.T, topic string) int {
 	for sc.Scan() {
 		l := sc.Text()
 		if !strings.HasPrefix(l, "qianlang_messages_consumed_total{") ||
-			!strings.Contains(l, `group="`+e.group+`"`) || !strings.Contains(l, `topic="`+topic+`"`) ||
+			!strings.Contains(l, `group="`+e.Group+`"`) || !strings.Contains(l, `topic="`+topic+`"`) ||
 			strings.Contains(l, `outcome="failed"`) {
 			continue
 		}
@@ -188,23 +217,31 @@ func (e *env) consumed(t *testing.T, topic string) int {
 	return n
 }
 
-// waitConsumed waits until the group has handled at least n deliveries of
-// topic.
-func (e *env) waitConsumed(t *testing.T, topic string, n int) {
+// WaitConsumed waits until the group has handled at least n deliveries of
+// topic. It polls on the test goroutine, where require may fail.
+func (e *Env) WaitConsumed(t *testing.T, topic string, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return e.consumed(t, topic) >= n }, 30*time.Second, 20*time.Millisecond,
-		"%s: %d of %d deliveries handled", topic, e.consumed(t, topic), n)
+	deadline := time.Now().Add(30 * time.Second)
+	for got := e.Consumed(t, topic); got < n; got = e.Consumed(t, topic) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d deliveries handled", topic, got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
-// sendTwice publishes the same event twice (same event id) and waits until
+// SendTwice publishes the same event twice (same event id) and waits until
 // both deliveries were handled.
-func (e *env) sendTwice(t *testing.T, topic, orderID, eventID string, payload any) {
+func (e *Env) SendTwice(t *testing.T, topic, orderID, eventID string, payload any) {
 	t.Helper()
-	base := e.consumed(t, topic)
-	e.send(t, topic, orderID, eventID, payload)
-	e.send(t, topic, orderID, eventID, payload)
-	e.waitConsumed(t, topic, base+2)
+	base := e.Consumed(t, topic)
+	e.Send(t, topic, orderID, eventID, payload)
+	e.Send(t, topic, orderID, eventID, payload)
+	e.WaitConsumed(t, topic, base+2)
 }
+
+// Logs returns the service's last n log lines.
+func (e *Env) Logs(n int) string { return e.logs.tail(n) }
 
 // logCapture collects the service's log lines and reports the address it
 // serves on.
@@ -250,13 +287,13 @@ func (l *logCapture) tail(n int) string {
 	return strings.Join(l.lines[from:], "\n")
 }
 
-// unique returns an id unique in this run.
 var seq struct {
 	sync.Mutex
 	n int
 }
 
-func unique(prefix string) string {
+// Unique returns an id unique in this run.
+func Unique(prefix string) string {
 	seq.Lock()
 	defer seq.Unlock()
 	seq.n++
