@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
@@ -80,6 +81,7 @@ func InstanceName(group string) string {
 // Producer sends events. It is safe for concurrent use.
 type Producer struct {
 	p       rocketmq.Producer
+	anchor  rocketmq.PushConsumer // see ProducerOptions.RequestTopics
 	metrics *Metrics
 	log     *slog.Logger
 	close   sync.Once
@@ -91,15 +93,26 @@ type ProducerOptions struct {
 	Group       string
 	Metrics     *Metrics
 	Log         *slog.Logger
+	// RequestTopics are the topics the producer sends request-reply
+	// requests to. A reply reaches its requester through whichever broker
+	// stores it, and a broker knows the requester by its heartbeats; the
+	// Go client's producer heartbeats only every 30 s (and at a first
+	// request only for a topic the NameServers do not know). So a
+	// producer with request topics shares its client with a push consumer
+	// of them (group <Group>_requester, selecting a tag no message has):
+	// starting it heartbeats the producer to every broker of those topics
+	// at once.
+	RequestTopics []string
 }
 
 // NewProducer starts a producer.
 func NewProducer(o ProducerOptions) (*Producer, error) {
 	Quiet()
+	instance := InstanceName(o.Group)
 	p, err := rocketmq.NewProducer(
 		producer.WithNameServer(o.NameServers),
 		producer.WithGroupName(o.Group),
-		producer.WithInstanceName(InstanceName(o.Group)),
+		producer.WithInstanceName(instance),
 		producer.WithRetry(2),
 		producer.WithSendMsgTimeout(3*time.Second),
 	)
@@ -109,7 +122,42 @@ func NewProducer(o ProducerOptions) (*Producer, error) {
 	if err := p.Start(); err != nil {
 		return nil, fmt.Errorf("producer %s: start: %w", o.Group, err)
 	}
-	return &Producer{p: p, metrics: o.Metrics, log: o.Log}, nil
+	pr := &Producer{p: p, metrics: o.Metrics, log: o.Log}
+	if len(o.RequestTopics) > 0 {
+		if pr.anchor, err = startAnchor(o, instance); err != nil {
+			_ = p.Shutdown()
+			return nil, err
+		}
+	}
+	return pr, nil
+}
+
+// anchorTag is a tag no message carries: the anchor consumer receives
+// nothing.
+const anchorTag = "QL_REQUESTER_ANCHOR"
+
+func startAnchor(o ProducerOptions, instance string) (rocketmq.PushConsumer, error) {
+	c, err := rocketmq.NewPushConsumer(
+		consumer.WithNameServer(o.NameServers),
+		consumer.WithGroupName(o.Group+"_requester"),
+		consumer.WithInstance(instance),
+		consumer.WithConsumeFromWhere(consumer.ConsumeFromLastOffset),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("producer %s: requester anchor: %w", o.Group, err)
+	}
+	sel := consumer.MessageSelector{Type: consumer.TAG, Expression: anchorTag}
+	for _, t := range o.RequestTopics {
+		if err := c.Subscribe(t, sel, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			return consumer.ConsumeSuccess, nil
+		}); err != nil {
+			return nil, fmt.Errorf("producer %s: requester anchor: %w", o.Group, err)
+		}
+	}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("producer %s: requester anchor: %w", o.Group, err)
+	}
+	return c, nil
 }
 
 // Send sends ev synchronously: nil means the queue acknowledged it.
@@ -188,6 +236,11 @@ func (p *Producer) Request(ctx context.Context, topic, key string, req, resp any
 // Close shuts the producer down; later calls do nothing.
 func (p *Producer) Close() error {
 	var err error
-	p.close.Do(func() { err = p.p.Shutdown() })
+	p.close.Do(func() {
+		if p.anchor != nil {
+			err = p.anchor.Shutdown()
+		}
+		err = errors.Join(err, p.p.Shutdown())
+	})
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"qianlang.io/services/events"
 )
@@ -54,8 +55,8 @@ type ConsumerOptions struct {
 	// then are ridden over here; ones that stay down are felt through
 	// RocketMQ's growing delays and, after MaxReconsume, the DLQ.
 	Attempts int
-	Metrics      *Metrics
-	Log          *slog.Logger
+	Metrics  *Metrics
+	Log      *slog.Logger
 	// Replies sends request-reply answers; required when Respond is used.
 	Replies *Producer
 	// Redeliver is fault injection: every delivery is handled twice in a
@@ -68,6 +69,7 @@ type ConsumerOptions struct {
 // subscribed in the group.
 type Consumer struct {
 	o        ConsumerOptions
+	instance string // the client instance of its own
 	c        rocketmq.PushConsumer
 	handlers map[string]Handler
 	close    sync.Once
@@ -88,12 +90,13 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	instance := InstanceName(o.Group)
 	c, err := rocketmq.NewPushConsumer(
 		consumer.WithNameServer(o.NameServers),
 		consumer.WithGroupName(o.Group),
 		// A client of its own: consumers sharing one race each other in the
 		// official client when one starts while the other rebalances.
-		consumer.WithInstance(InstanceName(o.Group)),
+		consumer.WithInstance(instance),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithMaxReconsumeTimes(o.MaxReconsume),
 		consumer.WithConsumeGoroutineNums(o.Goroutines),
@@ -102,7 +105,7 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", o.Group, err)
 	}
-	return &Consumer{o: o, c: c, handlers: map[string]Handler{}}, nil
+	return &Consumer{o: o, instance: instance, c: c, handlers: map[string]Handler{}}, nil
 }
 
 // Handle subscribes topic with h.
@@ -137,8 +140,34 @@ func (c *Consumer) Respond(topic string, r Responder) error {
 	})
 }
 
+// instanceWarmUp is how long Start lets the consumer's client instance
+// run before the consumer joins it.
+const instanceWarmUp = 100 * time.Millisecond
+
 // Start starts consuming.
+//
+// The official client's instance polls topic routes 10 ms after it starts,
+// reading its consumers' subscriptions without a lock, while the broker's
+// "consumer ids changed" notice that answers a consumer's first heartbeat
+// rebalances it and writes them: a data race whenever the consumer starts
+// the instance itself. So a producer of the same instance starts it first,
+// and the consumer joins once that first poll is over.
 func (c *Consumer) Start() error {
+	warm, err := rocketmq.NewProducer(
+		producer.WithNameServer(c.o.NameServers),
+		producer.WithGroupName(c.o.Group+"_instance"),
+		producer.WithInstanceName(c.instance),
+	)
+	if err == nil {
+		err = warm.Start()
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %s: start client: %w", c.o.Group, err)
+	}
+	// Shut down after the consumer holds the instance, which would
+	// otherwise stop with the producer.
+	defer func() { _ = warm.Shutdown() }()
+	time.Sleep(instanceWarmUp)
 	if err := c.c.Start(); err != nil {
 		return fmt.Errorf("consumer %s: start: %w", c.o.Group, err)
 	}

@@ -13,10 +13,12 @@ import (
 	"qianlang.io/services/bus"
 )
 
-// Request-reply through the broker, and a handler that fails twice and
-// succeeds on its third try in place, without going back to the queue.
+// Request-reply through two broker groups, and a handler that fails twice
+// and succeeds on its third try in place, without going back to the queue.
+// A reply is stored on either group; both know the requester from its
+// first moments, so every request is answered, the first ones too.
 func TestRequestReplyAndAttempts(t *testing.T) {
-	c := mqtest.Start(t, mqtest.Options{})
+	c := mqtest.Start(t, mqtest.Options{Brokers: 2})
 	c.CreateTopic("AskT", 2)
 	c.CreateTopic("FlakyT", 2)
 	replies, err := bus.NewProducer(bus.ProducerOptions{NameServers: c.NamesrvAddrs(), Group: "replies_pg"})
@@ -44,12 +46,14 @@ func TestRequestReplyAndAttempts(t *testing.T) {
 	require.NoError(t, cons.Start())
 	t.Cleanup(func() { _ = cons.Close() })
 
-	asker, err := bus.NewProducer(bus.ProducerOptions{NameServers: c.NamesrvAddrs(), Group: "ask_pg"})
+	asker, err := bus.NewProducer(bus.ProducerOptions{NameServers: c.NamesrvAddrs(), Group: "ask_pg", RequestTopics: []string{"AskT"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = asker.Close() })
-	var out q
-	require.NoError(t, asker.Request(context.Background(), "AskT", "k", q{N: 21}, &out, 30*time.Second))
-	require.Equal(t, 42, out.N)
+	for i := range 10 {
+		var out q
+		require.NoError(t, asker.Request(context.Background(), "AskT", "k", q{N: i}, &out, 10*time.Second), "request %d", i)
+		require.Equal(t, 2*i, out.N)
+	}
 
 	require.NoError(t, asker.Send(context.Background(), "FlakyT", "k", "flaky:1", q{N: 1}))
 	select {

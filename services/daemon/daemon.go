@@ -133,9 +133,11 @@ func (s *Service) HandleHTTP(pattern string, h http.Handler) {
 // in reverse order of registration.
 func (s *Service) OnClose(fn func() error) { s.closers = append(s.closers, fn) }
 
-// Producer starts a producer in group, closed at shutdown.
-func (s *Service) Producer(group string) (*bus.Producer, error) {
-	p, err := bus.NewProducer(bus.ProducerOptions{NameServers: s.NameServers, Group: group, Metrics: s.Bus, Log: s.Log})
+// Producer starts a producer in group, closed at shutdown. requestTopics
+// are the topics it sends request-reply requests to, if any (see
+// bus.ProducerOptions.RequestTopics).
+func (s *Service) Producer(group string, requestTopics ...string) (*bus.Producer, error) {
+	p, err := bus.NewProducer(bus.ProducerOptions{NameServers: s.NameServers, Group: group, Metrics: s.Bus, Log: s.Log, RequestTopics: requestTopics})
 	if err != nil {
 		return nil, err
 	}
