@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,6 +65,22 @@ type Env struct {
 type Options struct {
 	// Args are more flags for the service.
 	Args []string
+	// Listen is the address the service serves on (default
+	// 127.0.0.1:0). A service that must know its own URL before it starts
+	// (a callback address it hands out) takes a fixed one from FreeAddr.
+	Listen string
+	// Queue shapes the test cluster (e.g. a broker's shorter redelivery
+	// delays).
+	Queue mqtest.Options
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // Start runs the service of spec with the topics it uses created, and
@@ -76,7 +93,7 @@ func Start(t *testing.T, spec daemon.Spec, group string, topics ...string) *Env 
 // StartWith is Start with options.
 func StartWith(t *testing.T, spec daemon.Spec, o Options, group string, topics ...string) *Env {
 	t.Helper()
-	c := mqtest.Start(t, mqtest.Options{})
+	c := mqtest.Start(t, o.Queue)
 	for _, topic := range topics {
 		c.CreateTopic(topic, 4)
 	}
@@ -91,7 +108,11 @@ func StartWith(t *testing.T, spec daemon.Spec, o Options, group string, topics .
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		args := []string{"--listen", "127.0.0.1:0", "--dsn", dsn, "--secrets", secrets, "--log-level", "info"}
+		listen := o.Listen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		args := []string{"--listen", listen, "--dsn", dsn, "--secrets", secrets, "--log-level", "info"}
 		if spec.Queue {
 			args = append(args, "--namesrv", c.NamesrvAddr())
 		}
