@@ -105,8 +105,7 @@ func leaderOf(t *testing.T, s *stacktest.Stack, group string) string {
 	return ""
 }
 
-var platformGroups = []string{events.GroupStock, events.GroupCredit, events.GroupMarketing, events.GroupPush, events.GroupWMS,
-	events.GroupOrderTimeout, events.GroupOrderShipping, events.GroupRefund}
+var platformGroups = events.Groups
 
 // resendDeadLetters sends every platform group's dead letters back to it.
 func resendDeadLetters(t *testing.T, s *stacktest.Stack) {

@@ -35,6 +35,10 @@ const (
 	// TopicOrderDelivered: the carrier delivered an order (transactional,
 	// from warehouse).
 	TopicOrderDelivered = "TopicOrderDelivered"
+	// TopicShipmentDue: a paid order's handling time in the warehouse is
+	// over and it may go to the carrier (a timer message from warehouse to
+	// itself; the payload is the OrderPaid event).
+	TopicShipmentDue = "TopicShipmentDue"
 )
 
 // Topics of request-reply calls, where an answer is needed at once.
@@ -50,7 +54,7 @@ const (
 // Topics lists every topic the platform uses; qlstack creates them.
 var Topics = []string{
 	TopicOrderPaySuccess, TopicOrderClosed, TopicOrderRefund, TopicOrderRefunded,
-	TopicPaymentRefund, TopicOrderTimeout, TopicOrderShipped, TopicOrderDelivered,
+	TopicPaymentRefund, TopicOrderTimeout, TopicOrderShipped, TopicOrderDelivered, TopicShipmentDue,
 	TopicStockLock, TopicCouponReserve, TopicShipmentStart,
 }
 
@@ -61,7 +65,7 @@ const (
 	GroupCredit        = "credit_consumer_group"    // points: paid, refund
 	GroupMarketing     = "marketing_consumer_group" // marketing: paid, closed, refund
 	GroupPush          = "push_consumer_group"      // push: paid, shipped, closed, refunded
-	GroupWMS           = "wms_consumer_group"       // warehouse: paid
+	GroupWMS           = "wms_consumer_group"       // warehouse: paid, shipment due
 	GroupOrderTimeout  = "order_timeout_group"      // order: timeout
 	GroupOrderShipping = "order_shipping_group"     // order: shipped, delivered
 	GroupRefund        = "refund_consumer_group"    // order: refund, payment refund (the money)
@@ -69,6 +73,12 @@ const (
 	GroupCouponReserve = "coupon_reserve_group"     // marketing: reserve requests
 	GroupShipmentStart = "shipment_start_group"     // order: may-I-ship requests
 )
+
+// Groups lists every consumer group of the platform.
+var Groups = []string{
+	GroupStock, GroupCredit, GroupMarketing, GroupPush, GroupWMS, GroupOrderTimeout,
+	GroupOrderShipping, GroupRefund, GroupStockLock, GroupCouponReserve, GroupShipmentStart,
+}
 
 // EventIDProperty is the user property carrying a message's event id.
 const EventIDProperty = "QL_EVENT_ID"

@@ -85,7 +85,9 @@ func componentTable(groups int) []*component {
 		service("points", offPoints, stageServices, withNamesrv),
 		service("marketing", offMarketing, stageServices, withNamesrv),
 		service("push", offPush, stageServices, withNamesrv, withProvider),
-		service("warehouse", offWarehouse, stageServices, withNamesrv, withProvider, withPublicURL),
+		service("warehouse", offWarehouse, stageServices, withNamesrv, withProvider, withPublicURL, func(s *Stack, _ string) []string {
+			return []string{"--ship-after", s.opts.ShipAfter.String()}
+		}),
 		&component{name: "nginx", kind: kindGateway, ports: []int{offGateway}, stage: stageGateway, stopRank: 0, stopTimeout: 10 * time.Second,
 			binary: func(*Stack) string { return nginxPath }, args: nginxArgs, prepare: prepareNginx, ready: nginxReady},
 	)

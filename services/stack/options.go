@@ -26,6 +26,10 @@ type Options struct {
 	OrderTimeout time.Duration
 	// SeckillOrderRate is the rate at which seckill winners become orders.
 	SeckillOrderRate int
+	// ShipAfter is the warehouse's handling time between payment and
+	// handing the parcel to the carrier (warehouse --ship-after); until
+	// then a paid order can still be cancelled and refunded.
+	ShipAfter time.Duration
 	// QuizMinAnswerMs is the least time between fetching a seckill quiz and
 	// answering it that counts as human.
 	QuizMinAnswerMs int
@@ -54,6 +58,7 @@ func DefaultOptions() Options {
 		Groups:           2,
 		OrderTimeout:     30 * time.Minute,
 		SeckillOrderRate: 500,
+		ShipAfter:        10 * time.Second,
 		QuizMinAnswerMs:  1000,
 		ReadyTimeout:     3 * time.Minute,
 	}
@@ -66,6 +71,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Groups, "groups", o.Groups, "Raft broker groups of 3 (1 or 2)")
 	fs.DurationVar(&o.OrderTimeout, "order-timeout", o.OrderTimeout, "how long an order may stay unpaid before it is closed")
 	fs.IntVar(&o.SeckillOrderRate, "seckill-order-rate", o.SeckillOrderRate, "seckill winners turned into orders per second")
+	fs.DurationVar(&o.ShipAfter, "ship-after", o.ShipAfter, "the warehouse's handling time from payment to handing the parcel to the carrier")
 	fs.IntVar(&o.QuizMinAnswerMs, "quiz-min-answer-ms", o.QuizMinAnswerMs, "least ms between fetching a seckill quiz and answering it")
 	fs.StringVar(&o.BinDir, "bin-dir", o.BinDir, "directory of mqnamesrv, mqbroker, mqadmin and the services")
 	fs.StringVar(&o.DeployDir, "deploy-dir", o.DeployDir, "directory of nginx/gateway.conf.tmpl (default <bin-dir>/../deploy)")
@@ -114,6 +120,9 @@ func (o *Options) Validate() error {
 	}
 	if o.OrderTimeout < time.Second || o.OrderTimeout > 7*24*time.Hour {
 		bad("order-timeout", o.OrderTimeout, "want a duration from 1s to 168h")
+	}
+	if o.ShipAfter < 0 || o.ShipAfter > 24*time.Hour {
+		bad("ship-after", o.ShipAfter, "want a duration from 0s to 24h")
 	}
 	if o.SeckillOrderRate < 1 || o.SeckillOrderRate > 1_000_000 {
 		bad("seckill-order-rate", o.SeckillOrderRate, "want 1..1000000 orders per second")

@@ -45,13 +45,49 @@ func (g QueueGate) MayShip(ctx context.Context, orderID string) (bool, error) {
 	return false, fmt.Errorf("may ship: unexpected answer %q", reply.Result)
 }
 
-// Subscribe has c hand paid orders to w.
-func Subscribe(c *bus.Consumer, w *Warehouse, log *slog.Logger) error {
-	return c.Handle(events.TopicOrderPaySuccess, func(ctx context.Context, m *bus.Message) error {
+// TimerSender sends a message to be delivered at a time (bus.Producer).
+type TimerSender interface {
+	SendAt(ctx context.Context, topic, key, eventID string, ev any, at time.Time) error
+}
+
+// Handling is the warehouse's handling time: a paid order goes to the
+// carrier After its payment. The wait is a timer message
+// (TopicShipmentDue), so it survives restarts and costs nothing while it
+// runs; until it fires, the order can still be cancelled and refunded.
+type Handling struct {
+	Timers TimerSender
+	After  time.Duration
+}
+
+// Subscribe has c hand paid orders to w once their handling time is over.
+func Subscribe(c *bus.Consumer, w *Warehouse, h Handling, log *slog.Logger) error {
+	decode := func(m *bus.Message) (events.OrderPaid, bool) {
 		var paid events.OrderPaid
 		if err := m.Decode(&paid); err != nil || paid.OrderID == "" {
 			// It will never decode: drop it rather than retry it 16 times.
-			log.Error("dropping an undecodable paid event", "event", m.EventID, "err", err)
+			log.Error("dropping an undecodable paid event", "topic", m.Topic, "event", m.EventID, "err", err)
+			return paid, false
+		}
+		return paid, true
+	}
+	if err := c.Handle(events.TopicOrderPaySuccess, func(ctx context.Context, m *bus.Message) error {
+		paid, ok := decode(m)
+		if !ok {
+			return nil
+		}
+		due := paid.PaidAt.Add(h.After)
+		if h.After <= 0 || !time.Now().Before(due) {
+			return w.Ship(ctx, paid)
+		}
+		// A second timer for the same order (a redelivery) only makes
+		// Ship run twice, which it tolerates.
+		return h.Timers.SendAt(ctx, events.TopicShipmentDue, events.Key(paid.OrderID), "shipdue:"+paid.OrderID, paid, due)
+	}); err != nil {
+		return err
+	}
+	return c.Handle(events.TopicShipmentDue, func(ctx context.Context, m *bus.Message) error {
+		paid, ok := decode(m)
+		if !ok {
 			return nil
 		}
 		return w.Ship(ctx, paid)

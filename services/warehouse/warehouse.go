@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"time"
 
 	"qianlang.io/services/daemon"
@@ -15,6 +16,7 @@ import (
 // same across restarts: the broker asks it back about open transactions.
 const (
 	GroupRequests = "wms_request_producer"
+	GroupTimers   = "wms_timer_producer"
 	GroupTx       = "wms_tx_producer"
 )
 
@@ -24,6 +26,9 @@ type Config struct {
 	PublicURL       string
 	ProviderTimeout time.Duration
 	AskTimeout      time.Duration
+	// ShipAfter is the handling time from payment to handing the parcel
+	// to the carrier; until then the order can still be cancelled.
+	ShipAfter time.Duration
 }
 
 // Register adds the warehouse's flags to fs; the function returned checks
@@ -33,6 +38,7 @@ func (c *Config) Register(fs *flag.FlagSet) func() error {
 	fs.StringVar(&c.PublicURL, "public-url", "", "base URL at which the provider reaches this service, e.g. http://127.0.0.1:8085 (deliveries go to <public-url>"+CallbackPath+")")
 	fs.DurationVar(&c.ProviderTimeout, "provider-timeout", 5*time.Second, "longest wait for one provider call")
 	fs.DurationVar(&c.AskTimeout, "ship-request-timeout", 5*time.Second, "longest wait for the order service's answer to may-I-ship")
+	fs.DurationVar(&c.ShipAfter, "ship-after", 10*time.Second, "handling time from payment to handing the parcel to the carrier (a timer message); 0 ships at once")
 	return c.validate
 }
 
@@ -45,6 +51,9 @@ func (c *Config) validate() error {
 	}
 	if c.ProviderTimeout <= 0 || c.AskTimeout <= 0 {
 		return errors.New("--provider-timeout and --ship-request-timeout must be positive")
+	}
+	if c.ShipAfter < 0 {
+		return fmt.Errorf("--ship-after %s: must not be negative", c.ShipAfter)
 	}
 	return nil
 }
@@ -71,6 +80,10 @@ func (c *Config) Setup(_ context.Context, s *daemon.Service) error {
 	if err != nil {
 		return err
 	}
+	timers, err := s.Producer(GroupTimers)
+	if err != nil {
+		return err
+	}
 	pub, err := s.Publisher(GroupTx, events.TopicOrderShipped, events.TopicOrderDelivered)
 	if err != nil {
 		return err
@@ -80,7 +93,7 @@ func (c *Config) Setup(_ context.Context, s *daemon.Service) error {
 	if err != nil {
 		return err
 	}
-	if err := Subscribe(cons, w, s.Log); err != nil {
+	if err := Subscribe(cons, w, Handling{Timers: timers, After: c.ShipAfter}, s.Log); err != nil {
 		return err
 	}
 	s.Handle("POST "+CallbackPath, deliveryHandler(s.Secrets.ProviderSecret, w))

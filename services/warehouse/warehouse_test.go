@@ -124,7 +124,8 @@ type env struct {
 func paid(orderID, userID string) events.OrderPaid {
 	return events.OrderPaid{OrderID: orderID, UserID: userID, PaymentID: "P-" + orderID, PayCents: 5000,
 		Items:   []events.Line{{SKUID: "sku1", Qty: 1, PriceCents: 5000}},
-		Address: events.Address{Name: "Li Lei", Phone: "13800000000", Line: "1 Qianlang Road"}, PaidAt: time.Now().UTC()}
+		// Paid long ago: its handling time is over, so it ships at once.
+		Address: events.Address{Name: "Li Lei", Phone: "13800000000", Line: "1 Qianlang Road"}, PaidAt: time.Now().UTC().Add(-time.Hour)}
 }
 
 // payTwice sends an order's PaySuccess twice and waits until both
@@ -214,10 +215,10 @@ func TestWarehouse(t *testing.T) {
 	se := svctest.StartWith(t, warehouse.Spec(), svctest.Options{
 		Listen: addr,
 		Args: []string{"--provider", p.URL, "--public-url", "http://" + addr,
-			"--provider-timeout", "500ms", "--ship-request-timeout", "1s"},
+			"--provider-timeout", "500ms", "--ship-request-timeout", "1s", "--ship-after", "1s"},
 		Queue: quickRedelivery,
 	}, events.GroupWMS,
-		events.TopicOrderPaySuccess, events.TopicShipmentStart, events.TopicOrderShipped, events.TopicOrderDelivered,
+		events.TopicOrderPaySuccess, events.TopicShipmentStart, events.TopicOrderShipped, events.TopicOrderDelivered, events.TopicShipmentDue,
 		// Made ahead, so that the consumers route their first redelivery
 		// at once rather than at their next route refresh, 30 s later.
 		"%RETRY%"+events.GroupWMS, "%RETRY%"+events.GroupShipmentStart)
@@ -243,6 +244,18 @@ func TestWarehouse(t *testing.T) {
 	e := &env{Env: se, provider: p, order: order, watch: watch}
 
 	var shippedOrder string
+	t.Run("a fresh payment waits out the handling time, then ships once", func(t *testing.T) {
+		o, u := svctest.Unique("O"), svctest.Unique("u")
+		ev := paid(o, u)
+		ev.PaidAt = time.Now().UTC()
+		base := e.Consumed(t, events.TopicShipmentDue)
+		e.SendTwice(t, events.TopicOrderPaySuccess, o, "paid:"+o, ev)
+		require.Equal(t, "", e.state(t, o), "not shipped within --ship-after")
+		e.WaitConsumed(t, events.TopicShipmentDue, base+1)
+		require.GreaterOrEqual(t, time.Since(ev.PaidAt), time.Second, "shipped before --ship-after")
+		e.expectShipped(t, o, u)
+	})
+
 	t.Run("GO ships once even when the payment comes twice", func(t *testing.T) {
 		o, u := svctest.Unique("O"), svctest.Unique("u")
 		e.payTwice(t, o, u)
