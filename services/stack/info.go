@@ -20,6 +20,10 @@ type Info struct {
 	AdminToken string            `json:"admin_token"`
 	Brokers    map[string]string `json:"brokers"`
 	Processes  map[string]int    `json:"processes"`
+	// Services maps each service (and the provider) to its own base URL,
+	// where /healthz and /metrics are served (an addition to the
+	// contract's fields).
+	Services map[string]string `json:"services"`
 }
 
 // InfoFile is the name of stack.json in a stack directory.

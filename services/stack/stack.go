@@ -279,7 +279,8 @@ func (s *Stack) Info() Info {
 }
 
 func (s *Stack) infoLocked() Info {
-	info := Info{Namesrv: []string{}, Brokers: map[string]string{}, Processes: map[string]int{}, AdminToken: s.secrets.AdminToken}
+	info := Info{Namesrv: []string{}, Brokers: map[string]string{}, Processes: map[string]int{}, Services: map[string]string{},
+		AdminToken: s.secrets.AdminToken}
 	for _, c := range s.comps {
 		addr := s.addr(c.ports[0])
 		switch {
@@ -297,6 +298,9 @@ func (s *Stack) infoLocked() Info {
 			info.Namesrv = append(info.Namesrv, addr)
 		case c.kind == kindBroker:
 			info.Brokers[c.name] = addr
+		}
+		if c.kind == kindService {
+			info.Services[c.name] = "http://" + addr
 		}
 		if pid, ok := s.pids[c.name]; ok {
 			info.Processes[c.name] = pid
