@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
@@ -27,10 +28,32 @@ import (
 
 var quietOnce sync.Once
 
-// Quiet turns the client's own logging down to fatal errors: it logs
-// every rolled-back transaction as an error, and the services log what
-// matters to them through slog.
-func Quiet() { quietOnce.Do(func() { rlog.SetLogLevel("fatal") }) }
+// Quiet turns the client's own logging down to fatal errors (it logs
+// every rolled-back transaction as an error; the services log what
+// matters to them through slog) and recovers panics in the client's
+// goroutines (see recoverClientPanic).
+func Quiet() {
+	quietOnce.Do(func() {
+		rlog.SetLogLevel("fatal")
+		primitive.PanicHandler = recoverClientPanic
+	})
+}
+
+// ClientPanics counts panics recovered in the official client's
+// goroutines.
+var ClientPanics atomic.Int64
+
+// recoverClientPanic is the client's PanicHandler. The client's
+// asynchronous send (used by Request) dereferences a nil response when
+// the send fails (the broker's connection closed, or no answer within
+// 3 s): without a handler that panic kills the process. The failure has
+// already been handed to the caller when it happens, so the request just
+// fails and is retried.
+func recoverClientPanic(v any) {
+	ClientPanics.Add(1)
+	fmt.Fprintf(os.Stderr, "{\"time\":%q,\"level\":\"WARN\",\"msg\":\"recovered a panic in the RocketMQ client\",\"panic\":%q}\n",
+		time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprint(v))
+}
 
 // ParseNameServers splits "host:port;host:port" and checks each address.
 func ParseNameServers(s string) ([]string, error) {
