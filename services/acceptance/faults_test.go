@@ -77,10 +77,14 @@ func TestPlatformUnderFaults(t *testing.T) {
 // mqadmin runs bin/mqadmin against the stack's NameServers.
 func mqadmin(t *testing.T, s *stacktest.Stack, args ...string) []byte {
 	t.Helper()
-	args = append(args, "-n", strings.Join(s.Namesrv, ";"), "-o", "json")
-	out, err := exec.Command(filepath.Join(s.BinDir, "mqadmin"), args...).CombinedOutput()
+	out, err := tryMqadmin(s, args...)
 	require.NoError(t, err, "mqadmin %v: %s", args, out)
 	return out
+}
+
+func tryMqadmin(s *stacktest.Stack, args ...string) ([]byte, error) {
+	args = append(args, "-n", strings.Join(s.Namesrv, ";"), "-o", "json")
+	return exec.Command(filepath.Join(s.BinDir, "mqadmin"), args...).CombinedOutput()
 }
 
 // leaderOf names the broker process that leads group.
@@ -111,7 +115,11 @@ var platformGroups = events.Groups
 func resendDeadLetters(t *testing.T, s *stacktest.Stack) {
 	t.Helper()
 	for _, g := range platformGroups {
-		out := mqadmin(t, s, "dlqList", "-g", g)
+		out, err := tryMqadmin(s, "dlqList", "-g", g)
+		if err != nil && strings.Contains(string(out), "No topic route info") {
+			continue // the group never dead-lettered anything: no %DLQ% topic
+		}
+		require.NoError(t, err, "dlqList %s: %s", g, out)
 		if strings.Contains(string(out), "msgId") || strings.Contains(string(out), "MsgId") {
 			t.Logf("dead letters of %s: %s", g, out)
 			mqadmin(t, s, "dlqResend", "-g", g)
