@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	pb "go.etcd.io/raft/v3/raftpb"
-
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
@@ -133,14 +131,8 @@ func (b *Broker) startMember() error {
 		TickInterval:  b.cfg.DLegerHeartbeatInterval,
 		ElectionTicks: int(b.cfg.DLegerElectionTimeout / b.cfg.DLegerHeartbeatInterval),
 		Logger:        b.log,
-		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (replica.Transport, error) {
-			tr, err := replica.ListenTCP(replica.TCPOptions{
-				Self: self.id, Listen: self.addr, Peers: peers, Logger: b.log,
-				Deliver: deliver, Unreachable: unreachable,
-			})
-			m.tr = tr
-			return tr, err
-		},
+		NewTransport: replica.TCPTransport(replica.TCPOptions{Self: self.id, Listen: self.addr, Peers: peers, Logger: b.log},
+			func(tr *replica.TCP) { m.tr = tr }),
 		OnStatus:      m.statusChanged,
 		OnMeta:        m.applyMeta,
 		OnCompletions: b.kickQueued,
@@ -611,9 +603,9 @@ func (b *Broker) replicaPutError(req *remoting.Command, err error) *remoting.Com
 }
 
 // SetReplicationFilter drops the group messages this member sends or
-// receives for which drop is true (nil: none); drop sees a copy. Tests
-// cut or thin out the replication network with it.
-func (b *Broker) SetReplicationFilter(drop func(*pb.Message) bool) {
+// receives for which drop is true (nil: none). Tests cut or thin out the
+// replication network with it.
+func (b *Broker) SetReplicationFilter(drop replica.Filter) {
 	if b.member == nil || b.member.tr == nil {
 		return
 	}
