@@ -13,78 +13,92 @@ import (
 	"qianlang.io/mq/remoting"
 )
 
-// serveAdmin answers the admin codes, or returns nil for others.
-func (b *Broker) serveAdmin(req *remoting.Command) *remoting.Command {
-	switch req.Code {
-	case remoting.UpdateAndCreateTopic:
-		return b.createTopic(req)
-	case remoting.DeleteTopicInBroker:
-		return b.deleteTopic(req)
-	case remoting.GetAllTopicConfig:
-		topics, version := b.topics.snapshot()
-		return withBody(req, protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version})
-	case remoting.GetTopicConfig:
-		tc, ok := b.topics.get(req.ExtFields.Str("topic"))
-		if !ok {
-			return req.Errorf(remoting.TopicNotExist, "No topic in this broker. topic: %s", req.ExtFields.Str("topic"))
-		}
-		return withBody(req, tc)
-	case remoting.GetAllSubscriptionGroupConfig:
-		return withBody(req, b.groups.wrapper())
-	case remoting.UpdateAndCreateSubscriptionGroup:
-		var g protocol.SubscriptionGroupConfig
-		if err := protocol.Decode(req.Body, "subscription group", &g); err != nil || g.GroupName == "" {
-			return req.Errorf(remoting.InvalidParameter, "bad subscription group config: %v", err)
-		}
-		if err := b.groups.put(g); err != nil {
-			return req.Errorf(remoting.SystemError, "%v", err)
-		}
-		if resp := b.replicateOrFail(req); resp != nil {
-			return resp
-		}
-		return req.Response(remoting.Success, "")
-	case remoting.DeleteSubscriptionGroup:
-		name := req.ExtFields.Str("groupName")
-		if err := b.groups.delete(name); err != nil {
-			return req.Errorf(remoting.SystemError, "%v", err)
-		}
-		if req.ExtFields.Bool("removeOffset", false) {
-			b.offsets.deleteGroup(name)
-		}
-		if resp := b.replicateOrFail(req); resp != nil {
-			return resp
-		}
-		return req.Response(remoting.Success, "")
-	case remoting.GetTopicStatsInfo:
-		return b.topicStats(req)
-	case remoting.GetConsumeStats:
-		return b.consumeStats(req)
-	case remoting.GetConsumerConnectionList:
-		cc, ok := b.clients.connection(req.ExtFields.Str("consumerGroup"))
-		if !ok {
-			return req.Errorf(remoting.ConsumerNotOnline, "the consumer group[%s] not online", req.ExtFields.Str("consumerGroup"))
-		}
-		return withBody(req, cc)
-	case remoting.QueryTopicConsumeByWho:
-		topic := req.ExtFields.Str("topic")
-		set := map[string]bool{}
-		for _, g := range append(b.offsets.groupsOf(topic), b.clients.groupsSubscribedTo(topic)...) {
-			set[g] = true
-		}
-		list := make([]string, 0, len(set))
-		for g := range set {
-			list = append(list, g)
-		}
-		sort.Strings(list)
-		return withBody(req, protocol.GroupList{GroupList: list})
-	case remoting.GetBrokerRuntimeInfo:
-		return withBody(req, protocol.KVTable{Table: b.runtimeInfo()})
-	case remoting.GetBrokerConfig:
-		resp := req.Response(remoting.Success, "")
-		resp.Body = b.configText()
+// allTopics serves GET_ALL_TOPIC_CONFIG.
+func (b *Broker) allTopics(req *remoting.Command) *remoting.Command {
+	topics, version := b.topics.snapshot()
+	return withBody(req, protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version})
+}
+
+// topicConfig serves GET_TOPIC_CONFIG.
+func (b *Broker) topicConfig(req *remoting.Command) *remoting.Command {
+	tc, ok := b.topics.get(req.ExtFields.Str("topic"))
+	if !ok {
+		return req.Errorf(remoting.TopicNotExist, "No topic in this broker. topic: %s", req.ExtFields.Str("topic"))
+	}
+	return withBody(req, tc)
+}
+
+// allGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
+func (b *Broker) allGroups(req *remoting.Command) *remoting.Command {
+	return withBody(req, b.groups.wrapper())
+}
+
+// putGroup serves UPDATE_AND_CREATE_SUBSCRIPTIONGROUP.
+func (b *Broker) putGroup(req *remoting.Command) *remoting.Command {
+	var g protocol.SubscriptionGroupConfig
+	if err := protocol.Decode(req.Body, "subscription group", &g); err != nil || g.GroupName == "" {
+		return req.Errorf(remoting.InvalidParameter, "bad subscription group config: %v", err)
+	}
+	if err := b.groups.put(g); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if resp := b.replicateOrFail(req); resp != nil {
 		return resp
 	}
-	return nil
+	return req.Response(remoting.Success, "")
+}
+
+// deleteGroup serves DELETE_SUBSCRIPTIONGROUP, and drops the group's
+// offsets with removeOffset.
+func (b *Broker) deleteGroup(req *remoting.Command) *remoting.Command {
+	name := req.ExtFields.Str("groupName")
+	if err := b.groups.delete(name); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if req.ExtFields.Bool("removeOffset", false) {
+		b.offsets.deleteGroup(name)
+	}
+	if resp := b.replicateOrFail(req); resp != nil {
+		return resp
+	}
+	return req.Response(remoting.Success, "")
+}
+
+// consumerConnections serves GET_CONSUMER_CONNECTION_LIST.
+func (b *Broker) consumerConnections(req *remoting.Command) *remoting.Command {
+	cc, ok := b.clients.connection(req.ExtFields.Str("consumerGroup"))
+	if !ok {
+		return req.Errorf(remoting.ConsumerNotOnline, "the consumer group[%s] not online", req.ExtFields.Str("consumerGroup"))
+	}
+	return withBody(req, cc)
+}
+
+// consumedBy serves QUERY_TOPIC_CONSUME_BY_WHO: the groups with offsets on
+// the topic or online subscribers of it.
+func (b *Broker) consumedBy(req *remoting.Command) *remoting.Command {
+	topic := req.ExtFields.Str("topic")
+	set := map[string]bool{}
+	for _, g := range append(b.offsets.groupsOf(topic), b.clients.groupsSubscribedTo(topic)...) {
+		set[g] = true
+	}
+	list := make([]string, 0, len(set))
+	for g := range set {
+		list = append(list, g)
+	}
+	sort.Strings(list)
+	return withBody(req, protocol.GroupList{GroupList: list})
+}
+
+// brokerRuntimeInfo serves GET_BROKER_RUNTIME_INFO.
+func (b *Broker) brokerRuntimeInfo(req *remoting.Command) *remoting.Command {
+	return withBody(req, protocol.KVTable{Table: b.runtimeInfo()})
+}
+
+// brokerConfig serves GET_BROKER_CONFIG.
+func (b *Broker) brokerConfig(req *remoting.Command) *remoting.Command {
+	resp := req.Response(remoting.Success, "")
+	resp.Body = b.configText()
+	return resp
 }
 
 func withBody(req *remoting.Command, v any) *remoting.Command {

@@ -243,69 +243,11 @@ func (h brokerHandler) ServeRemoting(ctx context.Context, c *remoting.Conn, req 
 	return h.b.serve(ctx, c, req)
 }
 
+// Inline reports whether a code is served on the connection's reader
+// goroutine.
 func (h brokerHandler) Inline(code int32) bool {
-	switch code {
-	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage:
-		return true
-	}
-	return false
-}
-
-// leaderOnly are the requests a follower forwards to its group's leader:
-// they change the replicated tables or write to the log, or (locks) their
-// state lives on the leader.
-var leaderOnly = map[int32]bool{
-	remoting.UpdateAndCreateTopic: true, remoting.DeleteTopicInBroker: true,
-	remoting.UpdateAndCreateSubscriptionGroup: true, remoting.DeleteSubscriptionGroup: true,
-	remoting.ConsumerSendMsgBack: true, remoting.EndTransaction: true,
-	remoting.LockBatchMQ: true, remoting.UnlockBatchMQ: true,
-	remoting.InvokeBrokerToResetOffset: true,
-}
-
-// serve routes a request to its handler by code.
-func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	if resp := b.checkAccess(c, req); resp != nil {
-		return resp
-	}
-	if leaderOnly[req.Code] && !b.leads() {
-		return b.forward(c, req)
-	}
-	switch req.Code {
-	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
-		return b.send(c, req)
-	case remoting.PullMessage:
-		return b.pull(ctx, c, req)
-	case remoting.HeartBeat:
-		return b.heartbeat(c, req)
-	case remoting.UnregisterClient:
-		return b.unregisterClient(c, req)
-	case remoting.QueryConsumerOffset:
-		return b.queryOffset(req)
-	case remoting.UpdateConsumerOffset:
-		return b.updateOffset(req)
-	case remoting.GetConsumerListByGroup:
-		return b.consumerList(req)
-	case remoting.GetMaxOffset, remoting.GetMinOffset, remoting.SearchOffsetByTimestamp, remoting.GetEarliestMsgStoreTime:
-		return b.offsetQuery(req)
-	case remoting.LockBatchMQ:
-		return b.lockBatch(req)
-	case remoting.UnlockBatchMQ:
-		return b.unlockBatch(req)
-	case remoting.ConsumerSendMsgBack:
-		return b.sendBack(c, req)
-	case remoting.EndTransaction:
-		return b.endTransaction(req)
-	case remoting.QueryMessage:
-		return b.queryMessage(req)
-	case remoting.InvokeBrokerToResetOffset:
-		return b.resetOffset(req)
-	case remoting.ViewMessageByID:
-		return b.viewMessage(req)
-	}
-	if resp := b.serveAdmin(req); resp != nil {
-		return resp
-	}
-	return req.Errorf(remoting.RequestCodeNotSupported, " request type %d not supported", req.Code)
+	r := requestFor(code)
+	return r != nil && r.inline
 }
 
 // connClosed forgets a closed client connection and tells the groups it

@@ -195,9 +195,6 @@ const sendAnswerDeadline = 2500 * time.Millisecond
 // store: the answer is written from the store's completion callback, or
 // as FLUSH_DISK_TIMEOUT if the store takes longer than the deadline.
 func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	if !b.leads() {
-		return b.forward(c, req)
-	}
 	h, err := parseSendHeader(req)
 	if err != nil {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
