@@ -319,7 +319,7 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (protocol.Topic
 	if forbiddenSendTopics[h.topic] {
 		return protocol.TopicConfig{}, req.Errorf(remoting.NoPermission, "sending message to topic[%s] is forbidden", h.topic)
 	}
-	tc, ok := b.topics.get(h.topic)
+	tc, ok := b.topics.Get(h.topic)
 	if !ok {
 		var err error
 		if tc, ok, err = b.autoCreateTopic(h); err != nil {
@@ -363,14 +363,14 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (protocol.TopicConfig, bool, err
 	if strings.HasPrefix(h.topic, RetryGroupPrefix) {
 		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite}
 	} else {
-		def, ok := b.topics.get(h.defaultTopic)
+		def, ok := b.topics.Get(h.defaultTopic)
 		if !ok || def.Perm&protocol.PermInherit == 0 || !b.cfg.AutoCreateTopicEnable {
 			return tc, false, nil
 		}
 		n := max(1, min(h.defaultQueues, def.WriteQueueNums))
 		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ protocol.PermInherit}
 	}
-	tc, created, err := b.topics.ensure(tc)
+	tc, created, err := b.topics.Ensure(tc)
 	if err != nil {
 		return tc, false, err
 	}
