@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/stretchr/testify/require"
-	raftpb "go.etcd.io/raft/v3/raftpb"
 
 	"qianlang.io/mq/mqtest"
 	"qianlang.io/mq/protocol"
@@ -54,7 +53,7 @@ func TestGroupNewLeaderKeepsTheAdminChangeItsPredecessorAnswered(t *testing.T) {
 	// anything from e on committed.
 	c.Isolate(f2, true)
 	e := st.LastIndex + 1
-	c.DropReplication(old, func(m *raftpb.Message) bool {
+	c.DropReplication(old, func(m replica.Message) bool {
 		return m.From == oldID && m.To == id1.ID && m.Commit >= e
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -71,7 +70,7 @@ func TestGroupNewLeaderKeepsTheAdminChangeItsPredecessorAnswered(t *testing.T) {
 	// f2's vote. f2's acknowledgements do not reach it yet, so it commits
 	// nothing and stays unsettled: the entry is still to apply.
 	c.Isolate(old, true)
-	c.DropReplication(f2, func(m *raftpb.Message) bool { return m.Type == raftpb.MsgAppResp && m.To == id1.ID })
+	c.DropReplication(f2, func(m replica.Message) bool { return m.Type == replica.MsgAppResp && m.To == id1.ID })
 	require.Eventually(t, func() bool {
 		s, _ := c.Brokers[f1].GroupStatus()
 		return s.Role == replica.Leader && s.Term > oldTerm

@@ -70,14 +70,6 @@ func (b *Broker) reloadACL() {
 	}
 }
 
-// adminCodes need an admin account.
-var adminCodes = map[int32]bool{
-	remoting.UpdateAndCreateTopic: true, remoting.DeleteTopicInBroker: true,
-	remoting.UpdateAndCreateSubscriptionGroup: true, remoting.DeleteSubscriptionGroup: true,
-	remoting.InvokeBrokerToResetOffset: true, remoting.UpdateBrokerConfig: true,
-	remoting.CleanExpiredConsumeQueue: true,
-}
-
 // checkAccess authenticates and authorizes a request when ACL is on; a
 // refused request is answered NO_PERMISSION and logged, never served.
 func (b *Broker) checkAccess(c *remoting.Conn, req *remoting.Command) *remoting.Command {
@@ -104,61 +96,95 @@ func (b *Broker) checkAccess(c *remoting.Conn, req *remoting.Command) *remoting.
 	return nil
 }
 
-// accessNeed is what a request needs, by code, as RocketMQ's plain ACL
-// decides it: producers need PUB on the topic, consumers SUB on the topic
-// and on their group; a retry topic stands for its group.
+// accessNeed is what a request needs, as RocketMQ's plain ACL decides it
+// (see the need of each code in requestTable); a code the broker does not
+// know needs a valid signature only.
 func accessNeed(req *remoting.Command) (acl.Need, error) {
 	need := acl.Need{Topics: map[string]acl.Perm{}, Groups: map[string]acl.Perm{}}
-	f := req.ExtFields
-	topic := func(name string, p acl.Perm) {
-		if g, ok := strings.CutPrefix(name, RetryGroupPrefix); ok {
-			need.Groups[g] |= acl.Sub
-			return
-		}
-		if name != "" {
-			need.Topics[name] |= p
-		}
-	}
-	group := func(name string) {
-		if name != "" {
-			need.Groups[name] |= acl.Sub
-		}
-	}
-	switch req.Code {
-	case remoting.SendMessage, remoting.SendReplyMessage:
-		topic(f.Str("topic"), acl.Pub)
-	case remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessageV2:
-		topic(f.Str("b"), acl.Pub)
-	case remoting.PullMessage, remoting.QueryConsumerOffset, remoting.UpdateConsumerOffset:
-		topic(f.Str("topic"), acl.Sub)
-		group(f.Str("consumerGroup"))
-	case remoting.QueryMessage:
-		topic(f.Str("topic"), acl.Sub)
-	case remoting.HeartBeat:
-		var hb protocol.HeartbeatData
-		if err := protocol.Decode(req.Body, "heartbeat", &hb); err != nil {
-			return need, err
-		}
-		for _, cd := range hb.ConsumerDataSet {
-			group(cd.GroupName)
-			for _, sd := range cd.SubscriptionDataSet {
-				topic(sd.Topic, acl.Sub)
-			}
-		}
-	case remoting.UnregisterClient:
-		group(f.Str("consumerGroup"))
-	case remoting.GetConsumerListByGroup:
-		group(f.Str("consumerGroup"))
-	case remoting.ConsumerSendMsgBack:
-		group(f.Str("group"))
-	case remoting.LockBatchMQ, remoting.UnlockBatchMQ:
-		var body protocol.LockBatchRequest
-		if err := protocol.Decode(req.Body, "lock", &body); err != nil {
-			return need, err
-		}
-		group(body.ConsumerGroup)
-	default:
-		need.Admin = adminCodes[req.Code]
+	if r := requestFor(req.Code); r != nil {
+		return need, r.need(req, &need)
 	}
 	return need, nil
+}
+
+// needFn adds what a request needs under ACL to n: producers need PUB on
+// the topic, consumers SUB on the topic and on their group; a retry topic
+// stands for its group.
+type needFn func(req *remoting.Command, n *acl.Need) error
+
+// authenticated requests need a valid signature only.
+func authenticated(*remoting.Command, *acl.Need) error { return nil }
+
+// admin requests need an admin account.
+func admin(_ *remoting.Command, n *acl.Need) error {
+	n.Admin = true
+	return nil
+}
+
+// topicIn: the topic named by the field key needs p.
+func topicIn(key string, p acl.Perm) needFn {
+	return func(req *remoting.Command, n *acl.Need) error {
+		needTopic(n, req.ExtFields.Str(key), p)
+		return nil
+	}
+}
+
+// groupIn: the consumer group named by the field key needs SUB.
+func groupIn(key string) needFn {
+	return func(req *remoting.Command, n *acl.Need) error {
+		needGroup(n, req.ExtFields.Str(key))
+		return nil
+	}
+}
+
+// both needs what a and b need.
+func both(a, b needFn) needFn {
+	return func(req *remoting.Command, n *acl.Need) error {
+		if err := a(req, n); err != nil {
+			return err
+		}
+		return b(req, n)
+	}
+}
+
+// heartbeatNeed: every consumer group of a heartbeat and the topics it
+// subscribes to need SUB.
+func heartbeatNeed(req *remoting.Command, n *acl.Need) error {
+	var hb protocol.HeartbeatData
+	if err := protocol.Decode(req.Body, "heartbeat", &hb); err != nil {
+		return err
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		needGroup(n, cd.GroupName)
+		for _, sd := range cd.SubscriptionDataSet {
+			needTopic(n, sd.Topic, acl.Sub)
+		}
+	}
+	return nil
+}
+
+// lockNeed: the group locking or unlocking queues needs SUB.
+func lockNeed(req *remoting.Command, n *acl.Need) error {
+	var body protocol.LockBatchRequest
+	if err := protocol.Decode(req.Body, "lock", &body); err != nil {
+		return err
+	}
+	needGroup(n, body.ConsumerGroup)
+	return nil
+}
+
+func needTopic(n *acl.Need, name string, p acl.Perm) {
+	if g, ok := strings.CutPrefix(name, RetryGroupPrefix); ok {
+		n.Groups[g] |= acl.Sub
+		return
+	}
+	if name != "" {
+		n.Topics[name] |= p
+	}
+}
+
+func needGroup(n *acl.Need, name string) {
+	if name != "" {
+		n.Groups[name] |= acl.Sub
+	}
 }

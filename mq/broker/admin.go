@@ -2,89 +2,103 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"sort"
 	"strconv"
 	"syscall"
 	"time"
 
+	"qianlang.io/mq/broker/meta"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 )
 
-// serveAdmin answers the admin codes, or returns nil for others.
-func (b *Broker) serveAdmin(req *remoting.Command) *remoting.Command {
-	switch req.Code {
-	case remoting.UpdateAndCreateTopic:
-		return b.createTopic(req)
-	case remoting.DeleteTopicInBroker:
-		return b.deleteTopic(req)
-	case remoting.GetAllTopicConfig:
-		topics, version := b.topics.snapshot()
-		return withBody(req, protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version})
-	case remoting.GetTopicConfig:
-		tc, ok := b.topics.get(req.ExtFields.Str("topic"))
-		if !ok {
-			return req.Errorf(remoting.TopicNotExist, "No topic in this broker. topic: %s", req.ExtFields.Str("topic"))
-		}
-		return withBody(req, tc)
-	case remoting.GetAllSubscriptionGroupConfig:
-		return withBody(req, b.groups.wrapper())
-	case remoting.UpdateAndCreateSubscriptionGroup:
-		var g protocol.SubscriptionGroupConfig
-		if err := protocol.Decode(req.Body, "subscription group", &g); err != nil || g.GroupName == "" {
-			return req.Errorf(remoting.InvalidParameter, "bad subscription group config: %v", err)
-		}
-		if err := b.groups.put(g); err != nil {
-			return req.Errorf(remoting.SystemError, "%v", err)
-		}
-		if resp := b.replicateOrFail(req); resp != nil {
-			return resp
-		}
-		return req.Response(remoting.Success, "")
-	case remoting.DeleteSubscriptionGroup:
-		name := req.ExtFields.Str("groupName")
-		if err := b.groups.delete(name); err != nil {
-			return req.Errorf(remoting.SystemError, "%v", err)
-		}
-		if req.ExtFields.Bool("removeOffset", false) {
-			b.offsets.deleteGroup(name)
-		}
-		if resp := b.replicateOrFail(req); resp != nil {
-			return resp
-		}
-		return req.Response(remoting.Success, "")
-	case remoting.GetTopicStatsInfo:
-		return b.topicStats(req)
-	case remoting.GetConsumeStats:
-		return b.consumeStats(req)
-	case remoting.GetConsumerConnectionList:
-		cc, ok := b.clients.connection(req.ExtFields.Str("consumerGroup"))
-		if !ok {
-			return req.Errorf(remoting.ConsumerNotOnline, "the consumer group[%s] not online", req.ExtFields.Str("consumerGroup"))
-		}
-		return withBody(req, cc)
-	case remoting.QueryTopicConsumeByWho:
-		topic := req.ExtFields.Str("topic")
-		set := map[string]bool{}
-		for _, g := range append(b.offsets.groupsOf(topic), b.clients.groupsSubscribedTo(topic)...) {
-			set[g] = true
-		}
-		list := make([]string, 0, len(set))
-		for g := range set {
-			list = append(list, g)
-		}
-		sort.Strings(list)
-		return withBody(req, protocol.GroupList{GroupList: list})
-	case remoting.GetBrokerRuntimeInfo:
-		return withBody(req, protocol.KVTable{Table: b.runtimeInfo()})
-	case remoting.GetBrokerConfig:
-		resp := req.Response(remoting.Success, "")
-		resp.Body = b.configText()
+// allTopics serves GET_ALL_TOPIC_CONFIG.
+func (b *Broker) allTopics(req *remoting.Command) *remoting.Command {
+	topics, version := b.topics.Snapshot()
+	return withBody(req, protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version})
+}
+
+// topicConfig serves GET_TOPIC_CONFIG.
+func (b *Broker) topicConfig(req *remoting.Command) *remoting.Command {
+	tc, ok := b.topics.Get(req.ExtFields.Str("topic"))
+	if !ok {
+		return req.Errorf(remoting.TopicNotExist, "No topic in this broker. topic: %s", req.ExtFields.Str("topic"))
+	}
+	return withBody(req, tc)
+}
+
+// allGroups serves GET_ALL_SUBSCRIPTIONGROUP_CONFIG.
+func (b *Broker) allGroups(req *remoting.Command) *remoting.Command {
+	return withBody(req, b.groups.Wrapper())
+}
+
+// putGroup serves UPDATE_AND_CREATE_SUBSCRIPTIONGROUP.
+func (b *Broker) putGroup(req *remoting.Command) *remoting.Command {
+	var g protocol.SubscriptionGroupConfig
+	if err := protocol.Decode(req.Body, "subscription group", &g); err != nil || g.GroupName == "" {
+		return req.Errorf(remoting.InvalidParameter, "bad subscription group config: %v", err)
+	}
+	if err := b.groups.Put(g); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if resp := b.replicateOrFail(req); resp != nil {
 		return resp
 	}
-	return nil
+	return req.Response(remoting.Success, "")
+}
+
+// deleteGroup serves DELETE_SUBSCRIPTIONGROUP, and drops the group's
+// offsets with removeOffset.
+func (b *Broker) deleteGroup(req *remoting.Command) *remoting.Command {
+	name := req.ExtFields.Str("groupName")
+	if _, err := b.groups.Delete(name); err != nil {
+		return req.Errorf(remoting.SystemError, "%v", err)
+	}
+	if req.ExtFields.Bool("removeOffset", false) {
+		b.offsets.DeleteGroup(name)
+	}
+	if resp := b.replicateOrFail(req); resp != nil {
+		return resp
+	}
+	return req.Response(remoting.Success, "")
+}
+
+// consumerConnections serves GET_CONSUMER_CONNECTION_LIST.
+func (b *Broker) consumerConnections(req *remoting.Command) *remoting.Command {
+	cc, ok := b.clients.connection(req.ExtFields.Str("consumerGroup"))
+	if !ok {
+		return req.Errorf(remoting.ConsumerNotOnline, "the consumer group[%s] not online", req.ExtFields.Str("consumerGroup"))
+	}
+	return withBody(req, cc)
+}
+
+// consumedBy serves QUERY_TOPIC_CONSUME_BY_WHO: the groups with offsets on
+// the topic or online subscribers of it.
+func (b *Broker) consumedBy(req *remoting.Command) *remoting.Command {
+	topic := req.ExtFields.Str("topic")
+	set := map[string]bool{}
+	for _, g := range append(b.offsets.GroupsOf(topic), b.clients.groupsSubscribedTo(topic)...) {
+		set[g] = true
+	}
+	list := make([]string, 0, len(set))
+	for g := range set {
+		list = append(list, g)
+	}
+	sort.Strings(list)
+	return withBody(req, protocol.GroupList{GroupList: list})
+}
+
+// brokerRuntimeInfo serves GET_BROKER_RUNTIME_INFO.
+func (b *Broker) brokerRuntimeInfo(req *remoting.Command) *remoting.Command {
+	return withBody(req, protocol.KVTable{Table: b.runtimeInfo()})
+}
+
+// brokerConfig serves GET_BROKER_CONFIG.
+func (b *Broker) brokerConfig(req *remoting.Command) *remoting.Command {
+	resp := req.Response(remoting.Success, "")
+	resp.Body = b.configText()
+	return resp
 }
 
 func withBody(req *remoting.Command, v any) *remoting.Command {
@@ -120,7 +134,7 @@ func (b *Broker) createTopic(req *remoting.Command) *remoting.Command {
 		TopicName: topic, ReadQueueNums: int(read), WriteQueueNums: int(write), Perm: int(perm) & 7,
 		TopicFilterType: f.Str("topicFilterType"), TopicSysFlag: int(sys), Order: f.Bool("order", false),
 	}
-	changed, err := b.topics.put(tc)
+	changed, err := b.topics.Put(tc)
 	if err != nil {
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
@@ -134,12 +148,10 @@ func (b *Broker) createTopic(req *remoting.Command) *remoting.Command {
 	return req.Response(remoting.Success, "")
 }
 
-// replicateOrFail replicates the tables of a group member after an admin
-// change, or returns the error response.
+// replicateOrFail replicates the topic and group tables of a group member
+// after an admin change, or returns the error response.
 func (b *Broker) replicateOrFail(req *remoting.Command) *remoting.Command {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := b.replicateTables(ctx); err != nil {
+	if err := b.replicate(meta.TopicsAndGroups, 5*time.Second); err != nil {
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
 	return nil
@@ -147,18 +159,18 @@ func (b *Broker) replicateOrFail(req *remoting.Command) *remoting.Command {
 
 func (b *Broker) deleteTopic(req *remoting.Command) *remoting.Command {
 	topic := req.ExtFields.Str("topic")
-	if _, err := b.topics.delete(topic); err != nil {
+	if _, err := b.topics.Delete(topic); err != nil {
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
 	// A group member keeps the topic's queues: every member numbers queue
 	// offsets from the log alone, and dropping queues on one member at its
 	// own moment would break that. The data goes with retention.
-	if b.member == nil {
+	if !b.cfg.EnableDLegerCommitLog {
 		if err := b.store.DeleteTopic(topic); err != nil {
 			return req.Errorf(remoting.SystemError, "%v", err)
 		}
 	}
-	b.offsets.deleteTopic(topic)
+	b.offsets.DeleteTopic(topic)
 	b.log.Info("topic deleted", "topic", topic)
 	if resp := b.replicateOrFail(req); resp != nil {
 		return resp
@@ -170,7 +182,7 @@ func (b *Broker) deleteTopic(req *remoting.Command) *remoting.Command {
 // topicStats reports each queue's min and max offsets.
 func (b *Broker) topicStats(req *remoting.Command) *remoting.Command {
 	topic := req.ExtFields.Str("topic")
-	tc, ok := b.topics.get(topic)
+	tc, ok := b.topics.Get(topic)
 	if !ok {
 		return req.Errorf(remoting.TopicNotExist, "topic[%s] not exist", topic)
 	}
@@ -192,13 +204,13 @@ func (b *Broker) topicStats(req *remoting.Command) *remoting.Command {
 // queue of its topics (or of one topic).
 func (b *Broker) consumeStats(req *remoting.Command) *remoting.Command {
 	group := req.ExtFields.Str("consumerGroup")
-	topics := b.offsets.topicsOf(group)
+	topics := b.offsets.TopicsOf(group)
 	if t := req.ExtFields.Str("topic"); t != "" {
 		topics = []string{t}
 	}
 	st := protocol.ConsumeStats{Queues: []protocol.QueueConsumeStats{}}
 	for _, topic := range topics {
-		tc, ok := b.topics.get(topic)
+		tc, ok := b.topics.Get(topic)
 		if !ok {
 			continue
 		}
@@ -207,7 +219,7 @@ func (b *Broker) consumeStats(req *remoting.Command) *remoting.Command {
 				MessageQueue: protocol.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)},
 				BrokerOffset: b.store.MaxOffset(topic, q),
 			}
-			if off, ok := b.offsets.get(group, topic, q); ok {
+			if off, ok := b.offsets.Get(group, topic, q); ok {
 				cs.ConsumerOffset = off
 				if off > 0 {
 					cs.LastTimestamp, _ = b.store.StoreTime(topic, q, off-1)

@@ -16,11 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"qianlang.io/mq/broker/member"
+	"qianlang.io/mq/broker/meta"
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 	"qianlang.io/mq/schedule"
 	"qianlang.io/mq/store"
+	"qianlang.io/mq/vfs"
 )
 
 // Broker is one broker node.
@@ -28,16 +31,17 @@ type Broker struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
-	topics  *topicTable
-	groups  *groupTable
-	offsets *offsetTable
+	topics  *meta.Topics
+	groups  *meta.Groups
+	offsets *meta.Offsets
+	locks   *meta.Locks
 	clients *clientTable
-	locks   *lockTable
 	holds   *pullHolds
 	srv     *remoting.Server
 	ns      *remoting.Client
 	uniq    *message.UniqIDGenerator
-	member  *member // set when the broker is a member of a Raft group
+	group   group          // what request handling sees of the replicas
+	member  *member.Member // the group, when the broker is a member of a Raft group
 	sched   *scheduler
 	tx      *transactions
 	sql     sqlCache
@@ -90,7 +94,6 @@ func New(cfg Config) (*Broker, error) {
 		cfg:          cfg,
 		log:          cfg.Logger.With("component", "broker", "broker", cfg.BrokerName),
 		clients:      newClientTable(),
-		locks:        newLockTable(),
 		tx:           newTransactions(),
 		holds:        newPullHolds(),
 		registerWake: make(chan struct{}, 1),
@@ -112,14 +115,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	levels, _ := schedule.ParseLevels(cfg.MessageDelayLevel) // validated
 	b.sched = newScheduler(b, levels)
-	b.topics = newTopicTable(so.FS, cfg.StorePathRootDir)
-	b.groups = newGroupTable(so.FS, cfg.StorePathRootDir)
-	b.offsets = newOffsetTable(so.FS, cfg.StorePathRootDir)
-	for _, load := range []func() error{b.topics.load, b.groups.load, b.offsets.load, b.systemTopics} {
-		if err := load(); err != nil {
-			_ = st.Close()
-			return nil, err
-		}
+	if err := b.openTables(so.FS); err != nil {
+		_ = st.Close()
+		return nil, err
 	}
 	b.store.SetArrivalListener(func(topic string, queueID int32, maxOffset int64) {
 		b.holds.arrived(topic, queueID, maxOffset)
@@ -131,6 +129,29 @@ func New(cfg Config) (*Broker, error) {
 	})
 	b.ns = remoting.NewClient(remoting.ClientOptions{DialTimeout: 3 * time.Second})
 	return b, nil
+}
+
+// openTables loads the broker's metadata, creates the system topics and,
+// in a Raft group, prepares the broker's membership.
+func (b *Broker) openTables(fs vfs.FS) error {
+	tables, err := meta.Open(fs, b.cfg.StorePathRootDir)
+	if err != nil {
+		return err
+	}
+	b.topics, b.groups, b.offsets, b.locks = tables.Topics, tables.Groups, tables.Offsets, tables.Locks
+	if err := b.systemTopics(); err != nil {
+		return err
+	}
+	b.group = standalone{b.store}
+	if !b.cfg.EnableDLegerCommitLog {
+		return nil
+	}
+	m, err := b.newMember(tables)
+	if err != nil {
+		return err
+	}
+	b.member, b.group = m, m
+	return nil
 }
 
 // systemTopics creates the topics every broker has.
@@ -148,11 +169,11 @@ func (b *Broker) systemTopics() error {
 	if b.cfg.AutoCreateTopicEnable {
 		n := b.cfg.DefaultTopicQueueNums
 		topics = append(topics, protocol.TopicConfig{TopicName: DefaultTopic, ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermRead | protocol.PermWrite | protocol.PermInherit})
-	} else if _, err := b.topics.delete(DefaultTopic); err != nil {
+	} else if _, err := b.topics.Delete(DefaultTopic); err != nil {
 		return err
 	}
 	for _, tc := range topics {
-		if _, _, err := b.topics.ensure(tc); err != nil {
+		if _, _, err := b.topics.Ensure(tc); err != nil {
 			return err
 		}
 	}
@@ -162,11 +183,6 @@ func (b *Broker) systemTopics() error {
 // Start listens on the configured port and starts the background loops:
 // NameServer registration, client housekeeping and offset persistence.
 func (b *Broker) Start() error {
-	if b.cfg.EnableDLegerCommitLog {
-		if err := b.newMember(); err != nil {
-			return err
-		}
-	}
 	if err := b.srv.Listen(net.JoinHostPort("0.0.0.0", strconv.Itoa(b.cfg.ListenPort))); err != nil {
 		return fmt.Errorf("broker: listen on port %d: %w", b.cfg.ListenPort, err)
 	}
@@ -175,8 +191,8 @@ func (b *Broker) Start() error {
 	b.storeHost = netip.MustParseAddrPort(b.addr)
 	b.uniq = message.NewUniqIDGenerator(b.storeHost.Addr())
 	b.startedAt = time.Now()
-	if b.cfg.EnableDLegerCommitLog {
-		if err := b.startMember(); err != nil {
+	if b.member != nil {
+		if err := b.member.Start(b.addr); err != nil {
 			b.srv.Close()
 			return err
 		}
@@ -202,10 +218,6 @@ func (b *Broker) Start() error {
 // plain_acl.yml.
 const aclReloadInterval = 5 * time.Second
 
-// serving reports whether the broker's store takes writes through it: a
-// standalone broker always, a group member once its node runs.
-func (b *Broker) serving() bool { return b.member == nil || b.member.started() }
-
 // Addr is the advertised ip:port, once started.
 func (b *Broker) Addr() string { return b.addr }
 
@@ -219,14 +231,18 @@ func (b *Broker) Store() *store.Store { return b.store }
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
-		b.handOver()
+		if b.member != nil {
+			b.member.HandOver()
+		}
 		b.srv.CloseListener()
-		errs = append(errs, b.closeMember())
+		if b.member != nil {
+			errs = append(errs, b.member.Close())
+		}
 		b.unregisterAll()
 		close(b.stop)
 		b.wg.Wait()
 		_ = b.srv.Close()
-		errs = append(errs, b.offsets.persist())
+		errs = append(errs, b.offsets.Flush())
 		errs = append(errs, b.store.Close())
 		errs = append(errs, b.ns.Close())
 		b.closeErr = errors.Join(errs...)
@@ -243,69 +259,11 @@ func (h brokerHandler) ServeRemoting(ctx context.Context, c *remoting.Conn, req 
 	return h.b.serve(ctx, c, req)
 }
 
+// Inline reports whether a code is served on the connection's reader
+// goroutine.
 func (h brokerHandler) Inline(code int32) bool {
-	switch code {
-	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage:
-		return true
-	}
-	return false
-}
-
-// leaderOnly are the requests a follower forwards to its group's leader:
-// they change the replicated tables or write to the log, or (locks) their
-// state lives on the leader.
-var leaderOnly = map[int32]bool{
-	remoting.UpdateAndCreateTopic: true, remoting.DeleteTopicInBroker: true,
-	remoting.UpdateAndCreateSubscriptionGroup: true, remoting.DeleteSubscriptionGroup: true,
-	remoting.ConsumerSendMsgBack: true, remoting.EndTransaction: true,
-	remoting.LockBatchMQ: true, remoting.UnlockBatchMQ: true,
-	remoting.InvokeBrokerToResetOffset: true,
-}
-
-// serve routes a request to its handler by code.
-func (b *Broker) serve(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	if resp := b.checkAccess(c, req); resp != nil {
-		return resp
-	}
-	if leaderOnly[req.Code] && !b.leads() {
-		return b.forward(c, req)
-	}
-	switch req.Code {
-	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendBatchMessage, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
-		return b.send(c, req)
-	case remoting.PullMessage:
-		return b.pull(ctx, c, req)
-	case remoting.HeartBeat:
-		return b.heartbeat(c, req)
-	case remoting.UnregisterClient:
-		return b.unregisterClient(c, req)
-	case remoting.QueryConsumerOffset:
-		return b.queryOffset(req)
-	case remoting.UpdateConsumerOffset:
-		return b.updateOffset(req)
-	case remoting.GetConsumerListByGroup:
-		return b.consumerList(req)
-	case remoting.GetMaxOffset, remoting.GetMinOffset, remoting.SearchOffsetByTimestamp, remoting.GetEarliestMsgStoreTime:
-		return b.offsetQuery(req)
-	case remoting.LockBatchMQ:
-		return b.lockBatch(req)
-	case remoting.UnlockBatchMQ:
-		return b.unlockBatch(req)
-	case remoting.ConsumerSendMsgBack:
-		return b.sendBack(c, req)
-	case remoting.EndTransaction:
-		return b.endTransaction(req)
-	case remoting.QueryMessage:
-		return b.queryMessage(req)
-	case remoting.InvokeBrokerToResetOffset:
-		return b.resetOffset(req)
-	case remoting.ViewMessageByID:
-		return b.viewMessage(req)
-	}
-	if resp := b.serveAdmin(req); resp != nil {
-		return resp
-	}
-	return req.Errorf(remoting.RequestCodeNotSupported, " request type %d not supported", req.Code)
+	r := requestFor(code)
+	return r != nil && r.inline
 }
 
 // connClosed forgets a closed client connection and tells the groups it
@@ -340,12 +298,12 @@ func (b *Broker) expireClients() {
 		b.log.Warn("client heartbeats stopped; closing its connection", "remote", c.RemoteAddr().String())
 		_ = c.Close() // OnClose removes it and notifies its groups
 	}
-	b.locks.expire(time.Now())
+	b.locks.Expire(time.Now())
 }
 
 // persistOffsets writes the consumer offsets.
 func (b *Broker) persistOffsets() {
-	if err := b.offsets.persist(); err != nil {
+	if err := b.offsets.Flush(); err != nil {
 		b.log.Error("persisting consumer offsets failed", "err", err)
 	}
 }

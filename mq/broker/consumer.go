@@ -58,14 +58,14 @@ func (b *Broker) heartbeat(c *remoting.Conn, req *remoting.Command) *remoting.Co
 // subscriptionGroup returns a group's config, creating it with Java's
 // defaults when autoCreateSubscriptionGroup is on.
 func (b *Broker) subscriptionGroup(name string) (protocol.SubscriptionGroupConfig, error) {
-	if g, ok := b.groups.get(name); ok {
+	if g, ok := b.groups.Get(name); ok {
 		return g, nil
 	}
 	if !b.cfg.AutoCreateSubscriptionGroup {
 		return protocol.SubscriptionGroupConfig{}, fmt.Errorf("subscription group [%s] does not exist", name)
 	}
 	g := protocol.DefaultSubscriptionGroup(name)
-	if err := b.groups.put(g); err != nil {
+	if err := b.groups.Put(g); err != nil {
 		return g, err
 	}
 	return g, nil
@@ -75,7 +75,7 @@ func (b *Broker) subscriptionGroup(name string) (protocol.SubscriptionGroupConfi
 // group's retried messages are routable.
 func (b *Broker) ensureRetryTopic(group string, g protocol.SubscriptionGroupConfig) error {
 	n := max(g.RetryQueueNums, 1)
-	_, created, err := b.topics.ensure(protocol.TopicConfig{TopicName: RetryTopic(group), ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermRead | protocol.PermWrite})
+	_, created, err := b.topics.Ensure(protocol.TopicConfig{TopicName: RetryTopic(group), ReadQueueNums: n, WriteQueueNums: n, Perm: protocol.PermRead | protocol.PermWrite})
 	if created {
 		b.requestRegister()
 	}
@@ -84,7 +84,7 @@ func (b *Broker) ensureRetryTopic(group string, g protocol.SubscriptionGroupConf
 
 // notifyGroup sends NOTIFY_CONSUMER_IDS_CHANGED to every member of a group.
 func (b *Broker) notifyGroup(group string) {
-	if g, ok := b.groups.get(group); ok && !g.NotifyConsumerIdsChangedEnable {
+	if g, ok := b.groups.Get(group); ok && !g.NotifyConsumerIdsChangedEnable {
 		return
 	}
 	for _, c := range b.clients.conns(group) {
@@ -146,7 +146,7 @@ func (b *Broker) queryOffset(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
 	}
-	off, ok := b.offsets.get(q.group, q.topic, q.queueID)
+	off, ok := b.offsets.Get(q.group, q.topic, q.queueID)
 	if !ok && b.store.MinOffset(q.topic, q.queueID) == 0 && b.firstMessageHot(q.topic, q.queueID) {
 		off, ok = 0, true
 	}
@@ -178,7 +178,7 @@ func (b *Broker) updateOffset(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
 	}
-	b.offsets.commit(q.group, q.topic, q.queueID, off)
+	b.offsets.Commit(q.group, q.topic, q.queueID, off)
 	return req.Response(remoting.Success, "")
 }
 
@@ -258,7 +258,7 @@ func (b *Broker) sendBack(c *remoting.Conn, req *remoting.Command) *remoting.Com
 	m.Topic = RetryTopic(group)
 	if orig.ReconsumeTimes >= maxTimes || delayLevel < 0 {
 		m.Topic = DLQTopic(group)
-		if _, _, err := b.topics.ensure(protocol.TopicConfig{TopicName: m.Topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite}); err != nil {
+		if _, _, err := b.topics.Ensure(protocol.TopicConfig{TopicName: m.Topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite}); err != nil {
 			return req.Errorf(remoting.SystemError, "create DLQ topic: %v", err)
 		}
 		b.requestRegister()

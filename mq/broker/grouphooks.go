@@ -10,10 +10,10 @@ import (
 // its most up-to-date follower and waits until another member leads, or
 // ctx ends. It is a no-op on a follower and on a broker in no group.
 func (b *Broker) TransferLeadership(ctx context.Context) error {
-	if b.member == nil || !b.member.started() {
+	if b.member == nil {
 		return nil
 	}
-	return b.member.n().TransferLeadership(ctx)
+	return b.member.TransferLeadership(ctx)
 }
 
 // SetStatusHook installs fn (nil removes it), which the group member calls
@@ -21,12 +21,7 @@ func (b *Broker) TransferLeadership(ctx context.Context) error {
 // and registration. A test blocks in fn to hold the broker's handling of
 // role changes back. It does nothing on a broker in no group.
 func (b *Broker) SetStatusHook(fn func(replica.Status)) {
-	if b.member == nil {
-		return
+	if b.member != nil {
+		b.member.SetStatusHook(fn)
 	}
-	if fn == nil {
-		b.member.statusHook.Store(nil)
-		return
-	}
-	b.member.statusHook.Store(&fn)
 }

@@ -85,7 +85,7 @@ func (b *Broker) pull(ctx context.Context, c *remoting.Conn, req *remoting.Comma
 		return req.Errorf(remoting.SubscriptionParseFailed, "%v", err)
 	}
 	if h.sysFlag&pullCommitOffset != 0 && h.commitOffset >= 0 {
-		b.offsets.commit(h.group, h.topic, h.queueID, h.commitOffset)
+		b.offsets.Commit(h.group, h.topic, h.queueID, h.commitOffset)
 	}
 	resp, notFound := b.pullOnce(req, &h, filter)
 	if !notFound || h.sysFlag&pullSuspend == 0 {
@@ -119,7 +119,7 @@ func (b *Broker) checkPull(req *remoting.Command, h *pullHeader) *remoting.Comma
 	if b.cfg.BrokerPermission&protocol.PermRead == 0 {
 		return req.Errorf(remoting.NoPermission, "the broker[%s] pulling message is forbidden", b.cfg.BrokerName)
 	}
-	tc, ok := b.topics.get(h.topic)
+	tc, ok := b.topics.Get(h.topic)
 	if !ok {
 		return req.Errorf(remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
 	}

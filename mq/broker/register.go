@@ -10,12 +10,7 @@ import (
 )
 
 // requestRegister asks the loop to register now.
-func (b *Broker) requestRegister() {
-	select {
-	case b.registerWake <- struct{}{}:
-	default:
-	}
-}
+func (b *Broker) requestRegister() { wake(b.registerWake) }
 
 // registerAll sends REGISTER_BROKER to every NameServer in parallel.
 func (b *Broker) registerAll() {
@@ -25,7 +20,7 @@ func (b *Broker) registerAll() {
 	if id < 0 {
 		return // a group member that does not know its role yet
 	}
-	topics, version := b.topics.snapshot()
+	topics, version := b.topics.Snapshot()
 	body := protocol.Encode(protocol.RegisterBrokerBody{
 		TopicConfigSerializeWrapper: protocol.TopicConfigWrapper{TopicConfigTable: topics, DataVersion: version},
 		FilterServerList:            []string{},
@@ -40,7 +35,7 @@ func (b *Broker) registerAll() {
 		{Key: "bodyCrc32", Value: "0"},
 	}
 	if b.member != nil {
-		fields = append(fields, remoting.Field{Key: "raftTerm", Value: strconv.FormatUint(b.member.term.Load(), 10)})
+		fields = append(fields, remoting.Field{Key: "raftTerm", Value: strconv.FormatUint(b.member.Term(), 10)})
 	}
 	b.eachNamesrv(func(ctx context.Context, addr string) {
 		resp, err := b.ns.Invoke(ctx, addr, remoting.NewRequest(remoting.RegisterBroker, append(remoting.Fields(nil), fields...), body))

@@ -68,7 +68,7 @@ func TestRegistrationsAreOrdered(t *testing.T) {
 		wg.Go(b.registerAll) // the periodic loop's snapshots, without the topic
 	}
 	wg.Go(func() {
-		_, err := b.topics.put(protocol.TopicConfig{TopicName: "Ordered", ReadQueueNums: 4, WriteQueueNums: 4, Perm: protocol.PermRead | protocol.PermWrite})
+		_, err := b.topics.Put(protocol.TopicConfig{TopicName: "Ordered", ReadQueueNums: 4, WriteQueueNums: 4, Perm: protocol.PermRead | protocol.PermWrite})
 		require.NoError(t, err)
 		b.registerAll()
 	})

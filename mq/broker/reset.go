@@ -1,11 +1,9 @@
 package broker
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"strconv"
 
+	"qianlang.io/mq/broker/meta"
 	"qianlang.io/mq/protocol"
 	"qianlang.io/mq/remoting"
 )
@@ -25,7 +23,7 @@ func (b *Broker) resetOffset(req *remoting.Command) *remoting.Command {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
 	}
 	force := f.Bool("isForce", true)
-	tc, ok := b.topics.get(topic)
+	tc, ok := b.topics.Get(topic)
 	if !ok {
 		return req.Errorf(remoting.TopicNotExist, "topic[%s] not exist", topic)
 	}
@@ -38,13 +36,13 @@ func (b *Broker) resetOffset(req *remoting.Command) *remoting.Command {
 				return req.Errorf(remoting.SystemError, "search offset of %s/%d by time: %v", topic, q, err)
 			}
 		}
-		if cur, has := b.offsets.get(group, topic, q); has && !force && cur <= off {
+		if cur, has := b.offsets.Get(group, topic, q); has && !force && cur <= off {
 			off = cur
 		}
-		b.offsets.commit(group, topic, q, off)
+		b.offsets.Commit(group, topic, q, off)
 		table = append(table, protocol.QueueOffset{MQ: protocol.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: int(q)}, Offset: off})
 	}
-	if err := b.replicateOffsets(); err != nil {
+	if err := b.replicate(meta.ConsumerOffsets, lockWait); err != nil {
 		return req.Errorf(remoting.SystemError, "%v", err)
 	}
 	body := protocol.EncodeResetOffsetBody(table)
@@ -62,50 +60,6 @@ func (b *Broker) resetOffset(req *remoting.Command) *remoting.Command {
 	resp := req.Response(remoting.Success, "")
 	resp.Body = body
 	return resp
-}
-
-// replicateOffsets replicates the offset table now and waits until a
-// majority holds it, so a reset survives a leader change at once.
-func (b *Broker) replicateOffsets() error {
-	if b.member == nil {
-		return nil
-	}
-	m := b.member
-	// Proposed in turn with the leader's periodic changes, so none taken
-	// before this table lands after it.
-	m.offsetsMu.Lock()
-	offsets, _ := b.offsets.snapshot()
-	body, err := json.Marshal(metaEntry{Offsets: offsets})
-	if err != nil {
-		m.offsetsMu.Unlock()
-		return err
-	}
-	ch := make(chan error, 1)
-	m.n().ProposeMeta(body, func(err error) { ch <- err })
-	m.offsetsMu.Unlock()
-	return b.waitMeta(ch, "offsets")
-}
-
-// proposeMetaWait proposes a metadata entry and waits for its commit.
-func (b *Broker) proposeMetaWait(body []byte, what string) error {
-	ch := make(chan error, 1)
-	b.member.n().ProposeMeta(body, func(err error) { ch <- err })
-	return b.waitMeta(ch, what)
-}
-
-// waitMeta waits for the outcome of a metadata proposal.
-func (b *Broker) waitMeta(ch <-chan error, what string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
-	defer cancel()
-	select {
-	case err := <-ch:
-		if err != nil {
-			return fmt.Errorf("broker: replicate %s to group %s: %w", what, b.cfg.DLegerGroup, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("broker: replicate %s to group %s: %w", what, b.cfg.DLegerGroup, ctx.Err())
-	}
 }
 
 func firstErr(errs ...error) error {

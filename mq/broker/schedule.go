@@ -65,14 +65,22 @@ func (s *scheduler) arrived(topic string, queueID int32) {
 		return
 	}
 	if ch, ok := s.wake[queueRef{topic: topic, queueID: queueID}]; ok {
-		wakeChan(ch)
+		wake(ch)
 	}
 }
 
 // wakeAll wakes every loop (a change of leadership).
 func (s *scheduler) wakeAll() {
 	for _, ch := range s.wake {
-		wakeChan(ch)
+		wake(ch)
+	}
+}
+
+// wake signals ch without blocking.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -82,7 +90,7 @@ func (s *scheduler) run(q queueRef, wake chan struct{}) {
 	defer t.Stop()
 	for {
 		wait := time.Second
-		if s.b.leads() && s.b.serving() {
+		if s.b.leads() {
 			var err error
 			wait, err = s.step(q, time.Now())
 			if err != nil {
@@ -112,14 +120,14 @@ func (s *scheduler) run(q queueRef, wake chan struct{}) {
 // before the next step: 0 to go on at once, the time until the head falls
 // due, or a second when the queue is empty (an arrival wakes it sooner).
 func (s *scheduler) step(q queueRef, now time.Time) (time.Duration, error) {
-	from, _ := s.b.offsets.get(scheduleGroup, q.topic, q.queueID)
+	from, _ := s.b.offsets.Get(scheduleGroup, q.topic, q.queueID)
 	es, start, err := s.b.store.ReadQueue(q.topic, q.queueID, from, scheduleBatch)
 	if err != nil {
 		return 0, err
 	}
 	if len(es) == 0 {
 		if start != from {
-			s.b.offsets.commit(scheduleGroup, q.topic, q.queueID, start)
+			s.b.offsets.Commit(scheduleGroup, q.topic, q.queueID, start)
 		}
 		return time.Second, nil
 	}
@@ -150,7 +158,7 @@ func (s *scheduler) step(q queueRef, now time.Time) (time.Duration, error) {
 			return 0, fmt.Errorf("put: %w", err)
 		}
 	}
-	s.b.offsets.commit(scheduleGroup, q.topic, q.queueID, start+int64(len(due)))
+	s.b.offsets.Commit(scheduleGroup, q.topic, q.queueID, start+int64(len(due)))
 	return 0, nil
 }
 

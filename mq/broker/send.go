@@ -195,9 +195,6 @@ const sendAnswerDeadline = 2500 * time.Millisecond
 // store: the answer is written from the store's completion callback, or
 // as FLUSH_DISK_TIMEOUT if the store takes longer than the deadline.
 func (b *Broker) send(c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	if !b.leads() {
-		return b.forward(c, req)
-	}
 	h, err := parseSendHeader(req)
 	if err != nil {
 		return req.Errorf(remoting.InvalidParameter, "%v", err)
@@ -326,7 +323,7 @@ func (b *Broker) checkSend(req *remoting.Command, h *sendHeader) (protocol.Topic
 	if forbiddenSendTopics[h.topic] {
 		return protocol.TopicConfig{}, req.Errorf(remoting.NoPermission, "sending message to topic[%s] is forbidden", h.topic)
 	}
-	tc, ok := b.topics.get(h.topic)
+	tc, ok := b.topics.Get(h.topic)
 	if !ok {
 		var err error
 		if tc, ok, err = b.autoCreateTopic(h); err != nil {
@@ -370,14 +367,14 @@ func (b *Broker) autoCreateTopic(h *sendHeader) (protocol.TopicConfig, bool, err
 	if strings.HasPrefix(h.topic, RetryGroupPrefix) {
 		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: protocol.PermRead | protocol.PermWrite}
 	} else {
-		def, ok := b.topics.get(h.defaultTopic)
+		def, ok := b.topics.Get(h.defaultTopic)
 		if !ok || def.Perm&protocol.PermInherit == 0 || !b.cfg.AutoCreateTopicEnable {
 			return tc, false, nil
 		}
 		n := max(1, min(h.defaultQueues, def.WriteQueueNums))
 		tc = protocol.TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: def.Perm &^ protocol.PermInherit}
 	}
-	tc, created, err := b.topics.ensure(tc)
+	tc, created, err := b.topics.Ensure(tc)
 	if err != nil {
 		return tc, false, err
 	}

@@ -19,7 +19,7 @@ import (
 // copy (CHECK_TRANSACTION_STATE), so progress can move past the original.
 // Progress is kept in the offset table, which a group replicates.
 func (b *Broker) checkTransactions() {
-	if !b.leads() || !b.serving() {
+	if !b.leads() {
 		return
 	}
 	b.tx.checking.Lock()
@@ -30,8 +30,8 @@ func (b *Broker) checkTransactions() {
 }
 
 func (b *Broker) checkPass(now time.Time) error {
-	halfFrom, _ := b.offsets.get(transactionGroup, TransHalfTopic, 0)
-	opFrom, _ := b.offsets.get(transactionGroup, TransOpHalfTopic, 0)
+	halfFrom, _ := b.offsets.Get(transactionGroup, TransHalfTopic, 0)
+	opFrom, _ := b.offsets.Get(transactionGroup, TransOpHalfTopic, 0)
 	ops, err := b.readOps(opFrom)
 	if err != nil {
 		return err
@@ -52,8 +52,8 @@ func (b *Broker) checkPass(now time.Time) error {
 		}
 		off++
 	}
-	b.offsets.commit(transactionGroup, TransHalfTopic, 0, off)
-	b.offsets.commit(transactionGroup, TransOpHalfTopic, 0, ops.passable(off))
+	b.offsets.Commit(transactionGroup, TransHalfTopic, 0, off)
+	b.offsets.Commit(transactionGroup, TransOpHalfTopic, 0, ops.passable(off))
 	return nil
 }
 

@@ -47,6 +47,16 @@ func BenchmarkGroupSend(b *testing.B) {
 	}
 }
 
+// BenchmarkSend is BenchmarkGroupSend against one standalone broker
+// (ASYNC_FLUSH): the request path without replication.
+func BenchmarkSend(b *testing.B) {
+	c := mqtest.Start(b, mqtest.Options{Broker: func(_ int, cfg *broker.Config) {
+		cfg.MappedFileSizeCommitLog = 1 << 30
+	}})
+	c.CreateTopic("Bench", 8)
+	benchSends(b, c.Brokers[0].Addr(), "Bench", 128, 4, 512)
+}
+
 func benchSends(b *testing.B, addr, topic string, size, conns, window int) {
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("x"), size)

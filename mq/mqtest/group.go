@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	raftpb "go.etcd.io/raft/v3/raftpb"
-
 	"qianlang.io/mq/replica"
 	"qianlang.io/mq/store"
 )
@@ -97,7 +95,7 @@ func (c *Cluster) Leader(g int) int {
 // Its client port stays up.
 func (c *Cluster) Isolate(i int, cut bool) {
 	if cut {
-		c.DropReplication(i, func(*raftpb.Message) bool { return true })
+		c.DropReplication(i, func(replica.Message) bool { return true })
 	} else {
 		c.DropReplication(i, nil)
 	}
@@ -106,7 +104,7 @@ func (c *Cluster) Isolate(i int, cut bool) {
 // DropReplication drops the Raft messages broker i sends or receives for
 // which drop is true (nil: none). Member ids are 1-based positions in
 // the group (Members(g)[k] is id k+1).
-func (c *Cluster) DropReplication(i int, drop func(m *raftpb.Message) bool) {
+func (c *Cluster) DropReplication(i int, drop replica.Filter) {
 	if b := c.Brokers[i]; b != nil {
 		b.SetReplicationFilter(drop)
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	pb "go.etcd.io/raft/v3/raftpb"
 
 	"qianlang.io/mq/message"
 	"qianlang.io/mq/store"
@@ -34,7 +33,7 @@ type testGroup struct {
 	trs    map[uint64]*TCP
 	cut    sync.Map // uint64 → true: member isolated
 	// loseFn, when set, drops the messages it is true for.
-	loseFn atomic.Pointer[func(m *pb.Message) bool]
+	loseFn atomic.Pointer[Filter]
 	// Options for members started from now on.
 	putTimeout    time.Duration
 	electionTicks int
@@ -43,7 +42,7 @@ type testGroup struct {
 	onStatus      func(id uint64, s Status)
 }
 
-func (g *testGroup) lose(m *pb.Message) bool {
+func (g *testGroup) lose(m Message) bool {
 	f := g.loseFn.Load()
 	return f != nil && (*f)(m)
 }
@@ -118,14 +117,10 @@ func (g *testGroup) start(id uint64, ln net.Listener) {
 				g.onStatus(id, s)
 			}
 		},
-		NewTransport: func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
-			tr, err := ListenTCP(TCPOptions{Self: id, Listener: ln, Peers: g.addrs, Deliver: deliver, Unreachable: unreachable})
-			if err == nil {
-				g.trs[id] = tr
-				tr.SetFilter(func(m *pb.Message) bool { return g.isCut(m.From) || g.isCut(m.To) || g.lose(m) })
-			}
-			return tr, err
-		},
+		NewTransport: TCPTransport(TCPOptions{Self: id, Listener: ln, Peers: g.addrs}, func(tr *TCP) {
+			g.trs[id] = tr
+			tr.SetFilter(func(m Message) bool { return g.isCut(m.From) || g.isCut(m.To) || g.lose(m) })
+		}),
 	})
 	require.NoError(t, err)
 	g.nodes[id] = n
@@ -596,7 +591,7 @@ func TestGroupNewLeaderAppliesTheOldTermsCommittedEntry(t *testing.T) {
 	// the entry committed.
 	g.cut.Store(f2, true)
 	e := old.Status().LastIndex + 1
-	lose := func(m *pb.Message) bool { return m.From == oldID && m.To == f1 && m.Commit >= e }
+	var lose Filter = func(m Message) bool { return m.From == oldID && m.To == f1 && m.Commit >= e }
 	g.loseFn.Store(&lose)
 	done := make(chan error, 1)
 	old.ProposeMeta([]byte("E"), func(err error) { done <- err })

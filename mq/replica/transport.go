@@ -55,7 +55,7 @@ type TCP struct {
 	o      TCPOptions
 	ln     net.Listener
 	peers  map[uint64]*peerConn
-	filter atomic.Pointer[func(m *pb.Message) bool]
+	filter atomic.Pointer[Filter]
 
 	mu      sync.Mutex
 	inbound map[net.Conn]struct{} // guarded by mu
@@ -104,7 +104,7 @@ func (t *TCP) Addr() string { return t.ln.Addr().String() }
 // SetFilter installs drop, which is asked about every message sent or
 // received and drops it when true; nil removes it. Tests use it to cut the
 // network between members, or to lose chosen messages.
-func (t *TCP) SetFilter(drop func(m *pb.Message) bool) {
+func (t *TCP) SetFilter(drop Filter) {
 	if drop == nil {
 		t.filter.Store(nil)
 		return
@@ -117,10 +117,23 @@ func (t *TCP) dropped(m *pb.Message) bool {
 	if f == nil {
 		return false
 	}
-	// The filter sees a copy, so m does not escape: without a filter,
-	// sending allocates nothing per message.
-	c := *m
-	return (*f)(&c)
+	// The filter sees a summary by value, so m does not escape: without
+	// a filter, sending allocates nothing per message.
+	return (*f)(summary(m))
+}
+
+// TCPTransport is an Options.NewTransport that starts a TCP transport
+// with o, the node's delivery and unreachable reports filled in, and
+// hands it to started (when not nil) before the node uses it.
+func TCPTransport(o TCPOptions, started func(*TCP)) func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
+	return func(deliver func(pb.Message), unreachable func(uint64)) (Transport, error) {
+		o.Deliver, o.Unreachable = deliver, unreachable
+		tr, err := ListenTCP(o)
+		if err == nil && started != nil {
+			started(tr)
+		}
+		return tr, err
+	}
 }
 
 func (t *TCP) Send(msgs []pb.Message) {

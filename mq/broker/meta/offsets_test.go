@@ -1,4 +1,4 @@
-package broker
+package meta
 
 import (
 	"testing"
@@ -53,26 +53,26 @@ func TestOffsetChangesBringAFollowerToTheLeadersTable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			leader := newOffsetTable(nil, t.TempDir())
-			follower := newOffsetTable(nil, t.TempDir())
+			leader := NewOffsets(nil, t.TempDir())
+			follower := NewOffsets(nil, t.TempDir())
 			for _, round := range tc.rounds {
 				for _, o := range round {
 					switch {
 					case o.commit:
-						leader.commit(o.group, o.topic, o.queue, o.off)
+						leader.Commit(o.group, o.topic, o.queue, o.off)
 					case o.deleteGroup != "":
-						leader.deleteGroup(o.deleteGroup)
+						leader.DeleteGroup(o.deleteGroup)
 					case o.deleteTopic != "":
-						leader.deleteTopic(o.deleteTopic)
+						leader.DeleteTopic(o.deleteTopic)
 					}
 				}
-				updates, removals, _ := leader.takeChanges()
-				follower.apply(updates, removals)
-				want, _ := leader.snapshot()
-				got, _ := follower.snapshot()
+				updates, removals, _ := leader.TakeChanges()
+				follower.Apply(updates, removals)
+				want, _ := leader.Snapshot()
+				got, _ := follower.Snapshot()
 				require.Equal(t, want, got)
 			}
-			updates, removals, _ := leader.takeChanges()
+			updates, removals, _ := leader.TakeChanges()
 			require.Empty(t, updates, "changes are forgotten once taken")
 			require.Empty(t, removals)
 		})
@@ -80,13 +80,13 @@ func TestOffsetChangesBringAFollowerToTheLeadersTable(t *testing.T) {
 }
 
 func TestOffsetChangesCarryOnlyWhatChanged(t *testing.T) {
-	o := newOffsetTable(nil, t.TempDir())
+	o := NewOffsets(nil, t.TempDir())
 	for q := range int32(100) {
-		o.commit("g", "t", q, 1)
+		o.Commit("g", "t", q, 1)
 	}
-	_, _ = o.takeAll()
-	o.commit("g", "t", 42, 2)
-	updates, removals, _ := o.takeChanges()
+	_, _ = o.TakeAll()
+	o.Commit("g", "t", 42, 2)
+	updates, removals, _ := o.TakeChanges()
 	require.Equal(t, map[string]map[int32]int64{"t@g": {42: 2}}, updates)
 	require.Empty(t, removals)
 }

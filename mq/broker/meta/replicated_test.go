@@ -1,4 +1,4 @@
-package broker
+package meta
 
 import (
 	"slices"
@@ -7,22 +7,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/mq/protocol"
-	"qianlang.io/mq/vfs"
 )
 
 // openMember loads the replicated tables of a member stored in dir, as a
 // broker does at start, with nothing applied by the store yet.
-func openMember(t *testing.T, dir string) *member {
+func openMember(t *testing.T, dir string) *Tables {
 	t.Helper()
-	fs := vfs.Default
-	b := &Broker{topics: newTopicTable(fs, dir), groups: newGroupTable(fs, dir), offsets: newOffsetTable(fs, dir),
-		locks: newLockTable(), registerWake: make(chan struct{}, 1)}
-	for _, load := range []func() error{b.topics.load, b.groups.load, b.offsets.load} {
-		require.NoError(t, load())
-	}
-	m := &member{b: b, addrs: newMemberAddrs(fs, dir), tablesAt: newTablesAt(fs, dir)}
-	require.NoError(t, m.tablesAt.load(0))
-	return m
+	tables, err := Open(nil, dir)
+	require.NoError(t, err)
+	require.NoError(t, tables.Members.Load())
+	require.NoError(t, tables.Applied.Load(0))
+	return tables
 }
 
 // A member applies each replicated table change once: an entry delivered
@@ -30,22 +25,22 @@ func openMember(t *testing.T, dir string) *member {
 // a leader's own entries only mark what it holds, and a snapshot's tables
 // always go in.
 func TestReplicatedTablesSkipWhatTheyHold(t *testing.T) {
-	topics := func(names ...string) metaEntry {
-		e := metaEntry{Topics: map[string]protocol.TopicConfig{}, Groups: map[string]protocol.SubscriptionGroupConfig{},
-			Version: &tableVersions{Topics: protocol.DataVersion{Counter: int64(len(names))}}}
+	topics := func(names ...string) Entry {
+		e := Entry{Topics: map[string]protocol.TopicConfig{}, Groups: map[string]protocol.SubscriptionGroupConfig{},
+			Version: &Versions{Topics: protocol.DataVersion{Counter: int64(len(names))}}}
 		for _, n := range names {
 			e.Topics[n] = protocol.TopicConfig{TopicName: n, ReadQueueNums: 1, WriteQueueNums: 1}
 		}
 		return e
 	}
-	offset := func(off int64) metaEntry {
-		return metaEntry{OffsetUpdates: map[string]map[int32]int64{"t@g": {0: off}}}
+	offset := func(off int64) Entry {
+		return Entry{OffsetUpdates: map[string]map[int32]int64{"t@g": {0: off}}}
 	}
 	type step struct {
 		restart    bool
 		index      uint64 // 0: a snapshot
 		own        bool
-		entry      metaEntry
+		entry      Entry
 		wantTopics []string
 		wantOffset int64 // of t@g queue 0; -1: none
 	}
@@ -75,7 +70,7 @@ func TestReplicatedTablesSkipWhatTheyHold(t *testing.T) {
 		}},
 		{"a snapshot replaces whatever is held", []step{
 			{index: 20, entry: topics("A", "B"), wantTopics: []string{"A", "B"}, wantOffset: -1},
-			{index: 0, entry: metaEntry{Topics: topics("Z").Topics, Version: topics("Z").Version, Offsets: map[string]map[int32]int64{"t@g": {0: 1}}},
+			{index: 0, entry: Entry{Topics: topics("Z").Topics, Version: topics("Z").Version, Offsets: map[string]map[int32]int64{"t@g": {0: 1}}},
 				wantTopics: []string{"Z"}, wantOffset: 1},
 			{index: 21, entry: topics("Z", "Y"), wantTopics: []string{"Y", "Z"}, wantOffset: 1},
 		}},
@@ -86,15 +81,16 @@ func TestReplicatedTablesSkipWhatTheyHold(t *testing.T) {
 			m := openMember(t, dir)
 			for i, s := range tc.steps {
 				if s.restart {
-					require.NoError(t, m.b.offsets.persist())
+					require.NoError(t, m.Offsets.Flush())
 					m = openMember(t, dir)
 				} else {
-					require.NoError(t, m.installTables(s.entry, s.index, s.own), "step %d", i)
+					_, err := m.Install(s.entry, s.index, s.own)
+					require.NoError(t, err, "step %d", i)
 				}
-				names := m.b.topics.names()
+				names := m.Topics.Names()
 				slices.Sort(names)
 				require.Equal(t, s.wantTopics, names, "step %d: topics", i)
-				off, ok := m.b.offsets.get("g", "t", 0)
+				off, ok := m.Offsets.Get("g", "t", 0)
 				if !ok {
 					off = -1
 				}
