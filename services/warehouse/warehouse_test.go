@@ -123,7 +123,7 @@ type env struct {
 
 func paid(orderID, userID string) events.OrderPaid {
 	return events.OrderPaid{OrderID: orderID, UserID: userID, PaymentID: "P-" + orderID, PayCents: 5000,
-		Items:   []events.Line{{SKUID: "sku1", Qty: 1, PriceCents: 5000}},
+		Items: []events.Line{{SKUID: "sku1", Qty: 1, PriceCents: 5000}},
 		// Paid long ago: its handling time is over, so it ships at once.
 		Address: events.Address{Name: "Li Lei", Phone: "13800000000", Line: "1 Qianlang Road"}, PaidAt: time.Now().UTC().Add(-time.Hour)}
 }
