@@ -168,6 +168,34 @@ func (s *Service) Consumer(group string, replies *bus.Producer) (*bus.Consumer, 
 	return c, nil
 }
 
+// Subscribe creates group's consumer with a handler for each topic.
+func (s *Service) Subscribe(group string, handlers map[string]bus.Handler) error {
+	c, err := s.Consumer(group, nil)
+	if err != nil {
+		return err
+	}
+	for topic, h := range handlers {
+		if err := c.Handle(topic, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Answer creates group's consumer answering the request-reply requests of
+// topic with r; the replies go out from producer group replyGroup.
+func (s *Service) Answer(group, replyGroup, topic string, r bus.Responder) error {
+	replies, err := s.Producer(replyGroup)
+	if err != nil {
+		return err
+	}
+	c, err := s.Consumer(group, replies)
+	if err != nil {
+		return err
+	}
+	return c.Respond(topic, r)
+}
+
 // Main runs the service described by spec with the process's arguments
 // and exits.
 func Main(spec Spec) {

@@ -36,29 +36,12 @@ func Setup(_ context.Context, s *daemon.Service) error {
 	s.Handle("GET /api/skus/{sku_id}", api.GetSKU)
 
 	q := NewQueue(store, s.Log)
-	replies, err := s.Producer(ReplyGroup)
-	if err != nil {
+	if err := s.Answer(events.GroupStockLock, ReplyGroup, events.TopicStockLock, q.Lock); err != nil {
 		return err
 	}
-	locks, err := s.Consumer(events.GroupStockLock, replies)
-	if err != nil {
-		return err
-	}
-	if err := locks.Respond(events.TopicStockLock, q.Lock); err != nil {
-		return err
-	}
-	c, err := s.Consumer(events.GroupStock, nil)
-	if err != nil {
-		return err
-	}
-	for topic, h := range map[string]bus.Handler{
+	return s.Subscribe(events.GroupStock, map[string]bus.Handler{
 		events.TopicOrderPaySuccess: q.Paid,
 		events.TopicOrderClosed:     q.Closed,
 		events.TopicOrderRefunded:   q.Refunded,
-	} {
-		if err := c.Handle(topic, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }

@@ -2,15 +2,13 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
+	"qianlang.io/services/dbtx"
 	"qianlang.io/services/events"
 	"qianlang.io/services/idempotent"
 )
@@ -367,34 +365,8 @@ func moveUnits(tx *gorm.DB, m Move, q SKUQty) error {
 	return nil
 }
 
-const maxAttempts = 5
-
-// txOptions: READ COMMITTED, so that no transaction holds gap locks; every
-// write is a conditional update of a row found by its key, or an insert
-// that a unique key makes safe.
-var txOptions = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-
-// inTx runs fn in a transaction, again when it lost a deadlock or a race.
+// inTx runs fn in a transaction (dbtx.Run), again when it lost a deadlock
+// or a race.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(fn, txOptions)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-		}
-	}
-}
-
-// retryable reports a deadlock, a lock wait timeout or a lost race: the
-// transaction rolled back and may simply run again.
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205
-	}
-	return errors.Is(err, errRace)
+	return dbtx.Run(ctx, s.db, fn, errRace)
 }

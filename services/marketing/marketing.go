@@ -33,29 +33,12 @@ func Setup(_ context.Context, s *daemon.Service) error {
 	s.Handle("GET /api/coupons", api.ListCoupons)
 
 	q := NewQueue(store, s.Log)
-	replies, err := s.Producer(ReplyGroup)
-	if err != nil {
+	if err := s.Answer(events.GroupCouponReserve, ReplyGroup, events.TopicCouponReserve, q.Reserve); err != nil {
 		return err
 	}
-	reserve, err := s.Consumer(events.GroupCouponReserve, replies)
-	if err != nil {
-		return err
-	}
-	if err := reserve.Respond(events.TopicCouponReserve, q.Reserve); err != nil {
-		return err
-	}
-	c, err := s.Consumer(events.GroupMarketing, nil)
-	if err != nil {
-		return err
-	}
-	for topic, h := range map[string]bus.Handler{
+	return s.Subscribe(events.GroupMarketing, map[string]bus.Handler{
 		events.TopicOrderPaySuccess: q.Paid,
 		events.TopicOrderClosed:     q.Closed,
 		events.TopicOrderRefund:     q.Refund,
-	} {
-		if err := c.Handle(topic, h); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }

@@ -2,15 +2,13 @@ package marketing
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"qianlang.io/services/auth"
+	"qianlang.io/services/dbtx"
 	"qianlang.io/services/events"
 	"qianlang.io/services/idempotent"
 )
@@ -230,29 +228,8 @@ VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE coupon_id = coupon_id`,
 	return nil
 }
 
-// txOptions: READ COMMITTED, so that no transaction holds gap locks.
-var txOptions = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-
-const maxAttempts = 5
-
-// inTx runs fn in a transaction, again when it lost a deadlock.
+// inTx runs fn in a transaction (dbtx.Run), again when it lost a deadlock
+// .
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(fn, txOptions)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-		}
-	}
-}
-
-// retryable reports a deadlock or a lock wait timeout: the transaction
-// rolled back and may simply run again.
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return dbtx.Run(ctx, s.db, fn)
 }

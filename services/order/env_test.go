@@ -143,33 +143,11 @@ func (e *env) login(t *testing.T, user string) string {
 // (a string is sent as it is, anything else as JSON).
 func (e *env) call(t *testing.T, method, path, token, key string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		require.NoError(t, err)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, e.Base+path, rd)
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	var hdr map[string]string
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		hdr = map[string]string{"Idempotency-Key": key}
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, out
+	return e.DoWith(t, method, path, token, hdr, body)
 }
 
 func decode[T any](t *testing.T, b []byte) T {

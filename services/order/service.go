@@ -117,35 +117,26 @@ func (c *Config) setup(_ context.Context, s *daemon.Service) error {
 	}
 	app := NewApp(*c, s.Log, NewStore(s.DB), prod, pub, prov)
 	NewAPI(app, s.Tokens, s.Secrets.ProviderSecret).Routes(s.Handle)
-	return app.subscribe(s, prod)
+	return app.subscribe(s)
 }
 
-// subscribe creates the service's consumer groups; replies answers the
-// warehouse's requests.
-func (a *App) subscribe(s *daemon.Service, replies *bus.Producer) error {
-	timeouts, err := s.Consumer(events.GroupOrderTimeout, nil)
-	if err != nil {
-		return err
-	}
-	refunds, err := s.Consumer(events.GroupRefund, nil)
-	if err != nil {
-		return err
-	}
-	shipping, err := s.Consumer(events.GroupOrderShipping, nil)
-	if err != nil {
-		return err
-	}
-	starts, err := s.Consumer(events.GroupShipmentStart, replies)
-	if err != nil {
-		return err
-	}
+// ReplyGroup is the producer group the order service answers the
+// warehouse's may-I-ship requests from.
+const ReplyGroup = "order_reply_group"
+
+// subscribe creates the service's consumer groups.
+func (a *App) subscribe(s *daemon.Service) error {
 	return errors.Join(
-		timeouts.Handle(events.TopicOrderTimeout, a.HandleTimeout),
-		refunds.Handle(events.TopicOrderRefund, a.HandleOrderRefund),
-		refunds.Handle(events.TopicPaymentRefund, a.HandlePaymentRefund),
-		shipping.Handle(events.TopicOrderShipped, a.HandleShipped),
-		shipping.Handle(events.TopicOrderDelivered, a.HandleDelivered),
-		starts.Respond(events.TopicShipmentStart, a.RespondShipmentStart),
+		s.Subscribe(events.GroupOrderTimeout, map[string]bus.Handler{events.TopicOrderTimeout: a.HandleTimeout}),
+		s.Subscribe(events.GroupRefund, map[string]bus.Handler{
+			events.TopicOrderRefund:   a.HandleOrderRefund,
+			events.TopicPaymentRefund: a.HandlePaymentRefund,
+		}),
+		s.Subscribe(events.GroupOrderShipping, map[string]bus.Handler{
+			events.TopicOrderShipped:   a.HandleShipped,
+			events.TopicOrderDelivered: a.HandleDelivered,
+		}),
+		s.Answer(events.GroupShipmentStart, ReplyGroup, events.TopicShipmentStart, a.RespondShipmentStart),
 	)
 }
 

@@ -11,6 +11,7 @@ package points
 import (
 	"context"
 
+	"qianlang.io/services/bus"
 	"qianlang.io/services/daemon"
 	"qianlang.io/services/events"
 	"qianlang.io/services/idempotent"
@@ -27,12 +28,8 @@ func Setup(_ context.Context, s *daemon.Service) error {
 	store := NewStore(s.DB)
 	s.Handle("GET /api/points", NewAPI(store, s.Tokens).Account)
 	q := NewQueue(store, s.Log)
-	c, err := s.Consumer(events.GroupCredit, nil)
-	if err != nil {
-		return err
-	}
-	if err := c.Handle(events.TopicOrderPaySuccess, q.Paid); err != nil {
-		return err
-	}
-	return c.Handle(events.TopicOrderRefund, q.Refund)
+	return s.Subscribe(events.GroupCredit, map[string]bus.Handler{
+		events.TopicOrderPaySuccess: q.Paid,
+		events.TopicOrderRefund:     q.Refund,
+	})
 }

@@ -2,14 +2,12 @@ package points
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
+	"qianlang.io/services/dbtx"
 	"qianlang.io/services/idempotent"
 )
 
@@ -138,30 +136,8 @@ SELECT user_id, order_id, '-', -delta, ? FROM points_entries WHERE order_id = ? 
 
 var errRace = errors.New("concurrent change, try again")
 
-// txOptions: READ COMMITTED, so that no transaction holds gap locks.
-var txOptions = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-
-const maxAttempts = 5
-
-// inTx runs fn in a transaction, again when it lost a deadlock or a race.
+// inTx runs fn in a transaction (dbtx.Run), again when it lost a deadlock
+// or a race.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(fn, txOptions)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
-		}
-	}
-}
-
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205
-	}
-	return errors.Is(err, errRace)
+	return dbtx.Run(ctx, s.db, fn, errRace)
 }

@@ -163,6 +163,12 @@ func (e *Env) Admin() string { return Secrets.AdminToken }
 // string is sent as is) and returns the status and the body.
 func (e *Env) Do(t *testing.T, method, path, token string, body any) (int, []byte) {
 	t.Helper()
+	return e.DoWith(t, method, path, token, nil, body)
+}
+
+// DoWith is Do with more request headers.
+func (e *Env) DoWith(t *testing.T, method, path, token string, hdr map[string]string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -177,6 +183,9 @@ func (e *Env) Do(t *testing.T, method, path, token string, body any) (int, []byt
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
