@@ -37,6 +37,7 @@ func TestValidateNamesTheFlagAndValue(t *testing.T) {
 		{"order timeout negative", func(o *Options) { o.OrderTimeout = -time.Minute }, "--order-timeout=-1m0s"},
 		{"order timeout of seconds", func(o *Options) { o.OrderTimeout = 3 * time.Second }, ""},
 		{"order timeout too long", func(o *Options) { o.OrderTimeout = 200 * time.Hour }, "--order-timeout=200h0m0s"},
+		{"ship after negative", func(o *Options) { o.ShipAfter = -time.Second }, "--ship-after=-1s"},
 		{"seckill order rate zero", func(o *Options) { o.SeckillOrderRate = 0 }, "--seckill-order-rate=0"},
 		{"quiz answer negative", func(o *Options) { o.QuizMinAnswerMs = -1 }, "--quiz-min-answer-ms=-1"},
 		{"quiz answer zero", func(o *Options) { o.QuizMinAnswerMs = 0 }, ""},
@@ -89,10 +90,10 @@ func TestFlags(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	o.RegisterFlags(fs)
 	require.NoError(t, fs.Parse([]string{"--dir", "/d", "--base-port", "31000", "--groups", "1", "--order-timeout", "5s",
-		"--seckill-order-rate", "50", "--quiz-min-answer-ms", "10", "--bin-dir", "/b", "--deploy-dir", "/p",
+		"--seckill-order-rate", "50", "--ship-after", "3s", "--quiz-min-answer-ms", "10", "--bin-dir", "/b", "--deploy-dir", "/p",
 		"--components", "redis, nginx,namesrv"}))
 	require.Equal(t, Options{Dir: "/d", BasePort: 31000, Groups: 1, OrderTimeout: 5 * time.Second, SeckillOrderRate: 50,
-		QuizMinAnswerMs: 10, BinDir: "/b", DeployDir: "/p", Components: []string{"redis", "nginx", "namesrv"},
+		ShipAfter: 3 * time.Second, QuizMinAnswerMs: 10, BinDir: "/b", DeployDir: "/p", Components: []string{"redis", "nginx", "namesrv"},
 		ReadyTimeout: 3 * time.Minute}, o)
 
 	fs = flag.NewFlagSet("up", flag.ContinueOnError)

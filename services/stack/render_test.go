@@ -213,6 +213,6 @@ func TestServiceArgs(t *testing.T) {
 	require.Equal(t, []string{"--listen", "127.0.0.1:20105", "--dsn", dsn("push"), "--secrets", secrets, "--namesrv", ns,
 		"--provider", "http://127.0.0.1:20090"}, args["push"])
 	require.Equal(t, []string{"--listen", "127.0.0.1:20106", "--dsn", dsn("warehouse"), "--secrets", secrets, "--namesrv", ns,
-		"--provider", "http://127.0.0.1:20090", "--public-url", "http://127.0.0.1:20106"}, args["warehouse"])
+		"--provider", "http://127.0.0.1:20090", "--public-url", "http://127.0.0.1:20106", "--ship-after", "10s"}, args["warehouse"])
 	require.Len(t, args, 7)
 }

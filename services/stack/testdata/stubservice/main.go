@@ -29,6 +29,7 @@ func main() {
 	fs.String("public-url", "", "")
 	fs.Duration("order-timeout", 0, "")
 	fs.Int("seckill-order-rate", 0, "")
+	fs.Duration("ship-after", 0, "")
 	_ = fs.Parse(os.Args[1:])
 	if err := createDB(*dsn); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
