@@ -147,6 +147,7 @@ func NewProducer(o ProducerOptions) (*Producer, error) {
 	}
 	pr := &Producer{p: p, metrics: o.Metrics, log: o.Log}
 	if len(o.RequestTopics) > 0 {
+		time.Sleep(instanceWarmUp)
 		if pr.anchor, err = startAnchor(o, instance); err != nil {
 			_ = p.Shutdown()
 			return nil, err

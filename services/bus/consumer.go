@@ -140,8 +140,11 @@ func (c *Consumer) Respond(topic string, r Responder) error {
 	})
 }
 
-// instanceWarmUp is how long Start lets the consumer's client instance
-// run before the consumer joins it.
+// instanceWarmUp is how long a client instance runs before a consumer
+// joins it. The client polls routes 10 ms after its instance starts, and
+// that poll reads the consumers' subscriptions while a rebalance the
+// broker triggers writes them (a data race inside the client); joining
+// after the first poll keeps the two apart.
 const instanceWarmUp = 100 * time.Millisecond
 
 // Start starts consuming.
