@@ -184,3 +184,22 @@ func TestConfigValidateDLegerKeys(t *testing.T) {
 	c.PreferredLeaderID = "n2"
 	require.EqualValues(t, 3, c.preferredLeader(all), "n2 is raft member 3")
 }
+
+// A producer group left out of its client's heartbeat (the Go client
+// shuts producers down without unregistering them) is dropped at once, so
+// it never expires and closes the connection the client's other groups
+// share.
+func TestHeartbeatDropsProducerGroupsItNoLongerLists(t *testing.T) {
+	ct := newClientTable()
+	c := testConn(t)
+	old := time.Now().Add(-time.Hour)
+	ct.producerHeartbeat(&clientChannel{clientID: "a", conn: c, lastSeen: old}, "gone")
+	ct.producerHeartbeat(&clientChannel{clientID: "a", conn: c, lastSeen: old}, "kept")
+	require.Len(t, ct.expired(time.Now().Add(-time.Minute)), 1, "both groups are stale before the next heartbeat")
+
+	ct.producerHeartbeat(&clientChannel{clientID: "a", conn: c, lastSeen: time.Now()}, "kept")
+	ct.keepProducers(c.ID(), map[string]bool{"kept": true})
+	require.Empty(t, ct.expired(time.Now().Add(-time.Minute)), "the connection's remaining group is fresh")
+	require.Empty(t, ct.producerConns("gone"))
+	require.Len(t, ct.producerConns("kept"), 1)
+}

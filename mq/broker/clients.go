@@ -128,6 +128,28 @@ func (t *clientTable) producerHeartbeat(ch *clientChannel, group string) {
 	t.linkLocked(ch.conn.ID(), "p:"+group)
 }
 
+// keepProducers drops the producer groups registered on connection connID
+// that are not in groups. A heartbeat lists every producer group of its
+// client; the Go client never unregisters a producer it shut down, so a
+// group left out of a heartbeat is gone, and left in the table it would
+// expire later and take the connection, which the client's other
+// producers and consumers share, down with it.
+func (t *clientTable) keepProducers(connID uint64, groups map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.byConn[connID] {
+		if key[:2] != "p:" || groups[key[2:]] {
+			continue
+		}
+		group := key[2:]
+		delete(t.producers[group], connID)
+		if len(t.producers[group]) == 0 {
+			delete(t.producers, group)
+		}
+		delete(t.byConn[connID], key)
+	}
+}
+
 func (t *clientTable) linkLocked(connID uint64, key string) {
 	m := t.byConn[connID]
 	if m == nil {

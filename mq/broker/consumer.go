@@ -21,9 +21,12 @@ func (b *Broker) heartbeat(c *remoting.Conn, req *remoting.Command) *remoting.Co
 	}
 	now := time.Now()
 	var bad []string
+	producers := make(map[string]bool, len(hb.ProducerDataSet))
 	for _, pd := range hb.ProducerDataSet {
+		producers[pd.GroupName] = true
 		b.clients.producerHeartbeat(&clientChannel{clientID: hb.ClientID, conn: c, language: req.Language, version: req.Version, lastSeen: now}, pd.GroupName)
 	}
+	b.clients.keepProducers(c.ID(), producers)
 	for _, cd := range hb.ConsumerDataSet {
 		g, err := b.subscriptionGroup(cd.GroupName)
 		if err != nil {
