@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"qianlang.io/services/svctest"
-
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/services/daemon"
 	"qianlang.io/services/events"
 	"qianlang.io/services/inventory"
+	"qianlang.io/services/svctest"
 )
 
 // TestInventory runs the service once, with one queue cluster, and drives

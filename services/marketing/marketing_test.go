@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"qianlang.io/services/svctest"
-
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/services/daemon"
 	"qianlang.io/services/events"
 	"qianlang.io/services/marketing"
+	"qianlang.io/services/svctest"
 )
 
 // TestMarketing runs the service once, with one queue cluster, and drives

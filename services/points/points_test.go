@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"qianlang.io/services/svctest"
-
 	"github.com/stretchr/testify/require"
 
 	"qianlang.io/services/daemon"
 	"qianlang.io/services/events"
 	"qianlang.io/services/points"
+	"qianlang.io/services/svctest"
 )
 
 // TestPoints runs the service once, with one queue cluster, and feeds it
