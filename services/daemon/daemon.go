@@ -42,6 +42,9 @@ type Flags struct {
 	LogLevel    string
 	// ShutdownTimeout bounds the wait for in-flight requests at stop.
 	ShutdownTimeout time.Duration
+	// MaxReconsume is how often a consumer group's failed message is
+	// redelivered before it goes to the group's dead-letter queue.
+	MaxReconsume int
 }
 
 // Register adds the flags to fs; queue adds --namesrv.
@@ -54,6 +57,9 @@ func (f *Flags) Register(fs *flag.FlagSet, queue bool) {
 	fs.StringVar(&f.Secrets, "secrets", "", "path of the secrets JSON file (token_secret, admin_token, provider_secret)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&f.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "longest wait for in-flight work at stop")
+	if queue {
+		fs.IntVar(&f.MaxReconsume, "max-reconsume", 16, "redeliveries of a failed message before it goes to its group's dead-letter queue (RocketMQ's maxReconsumeTimes)")
+	}
 }
 
 // Validate checks the flags; queue requires --namesrv.
@@ -74,6 +80,9 @@ func (f *Flags) Validate(queue bool) error {
 	}
 	if _, err := parseLevel(f.LogLevel); err != nil {
 		return fmt.Errorf("--log-level %q: %w", f.LogLevel, err)
+	}
+	if queue && (f.MaxReconsume < 1 || f.MaxReconsume > 100) {
+		return fmt.Errorf("--max-reconsume %d: want 1..100", f.MaxReconsume)
 	}
 	if f.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must be positive", f.ShutdownTimeout)
@@ -108,8 +117,10 @@ type Service struct {
 	Secrets     auth.Secrets
 	Tokens      *auth.Tokens
 	NameServers []string
-	Registry    *prometheus.Registry
-	Bus         *bus.Metrics
+	// MaxReconsume is --max-reconsume, for every consumer group.
+	MaxReconsume int32
+	Registry     *prometheus.Registry
+	Bus          *bus.Metrics
 
 	faults    map[string]bool // from QIANLANG_FAULTS, comma-separated
 	mux       *http.ServeMux
@@ -160,7 +171,7 @@ func (s *Service) Publisher(group string, topics ...string) (*txmsg.Publisher, e
 // at shutdown. replies answers request-reply requests (may be nil).
 func (s *Service) Consumer(group string, replies *bus.Producer) (*bus.Consumer, error) {
 	c, err := bus.NewConsumer(bus.ConsumerOptions{NameServers: s.NameServers, Group: group, Metrics: s.Bus, Log: s.Log,
-		Replies: replies, Redeliver: s.faults["redeliver"]})
+		Replies: replies, Redeliver: s.faults["redeliver"], MaxReconsume: s.MaxReconsume})
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +271,7 @@ func Run(ctx context.Context, spec Spec, args []string, stderr io.Writer) error 
 	}
 	if spec.Queue {
 		s.NameServers, _ = bus.ParseNameServers(f.NameServers)
+		s.MaxReconsume = int32(f.MaxReconsume)
 	}
 	defer s.closeAll()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -1,6 +1,8 @@
 package push_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"qianlang.io/mq/admin/cli"
 	"qianlang.io/mq/broker"
 	"qianlang.io/mq/mqtest"
 	"qianlang.io/services/events"
@@ -84,7 +87,7 @@ func expect(t *testing.T, e *svctest.Env, p *providertest.Server, user, orderID 
 func TestPush(t *testing.T) {
 	p := providertest.New(t)
 	e := svctest.StartWith(t, push.Spec(), svctest.Options{
-		Args:  []string{"--provider", p.URL, "--provider-timeout", "500ms"},
+		Args:  []string{"--provider", p.URL, "--provider-timeout", "500ms", "--max-reconsume", "2"},
 		Queue: quickRedelivery,
 	}, events.GroupPush,
 		events.TopicOrderPaySuccess, events.TopicOrderShipped, events.TopicOrderClosed, events.TopicOrderRefunded,
@@ -133,6 +136,43 @@ func TestPush(t *testing.T) {
 				expect(t, e, p, user, order, push.KindPaid)
 			})
 		}
+	})
+
+	t.Run("a provider that stays down sends the message to the DLQ, and dlqResend brings it back once", func(t *testing.T) {
+		user, order := svctest.Unique("u"), svctest.Unique("O")
+		key := order + ":" + push.KindPaid
+		p.FailKey(providerclient.PathSMS, key, 1_000_000, providertest.Status500)
+		e.Send(t, events.TopicOrderPaySuccess, order, "paid:"+order, events.OrderPaid{OrderID: order, UserID: user, PayCents: 100, PaidAt: now})
+		ns := e.Cluster.NamesrvAddr()
+		dlq := func() string {
+			var out bytes.Buffer
+			if err := cli.Run(context.Background(), []string{"dlqList", "-n", ns, "-g", events.GroupPush, "-o", "json"}, &out); err != nil {
+				return "" // no %DLQ% topic yet
+			}
+			return out.String()
+		}
+		// Three deliveries (the first and --max-reconsume 2 more), each
+		// tried three times in place, then the dead-letter queue.
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(dlq(), order) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the message of %s never reached %%DLQ%%%s", order, events.GroupPush)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		expect(t, e, p, user, order)
+
+		p.Heal()
+		var out bytes.Buffer
+		require.NoError(t, cli.Run(context.Background(), []string{"dlqResend", "-n", ns, "-g", events.GroupPush}, &out), out.String())
+		deadline = time.Now().Add(60 * time.Second)
+		for len(p.SMS(order)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the resent message of %s was not consumed", order)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		expect(t, e, p, user, order, push.KindPaid)
 	})
 
 	t.Run("notifications need a token and show only the caller's", func(t *testing.T) {

@@ -90,6 +90,13 @@ func (s *Server) FailKey(path, key string, n int, mode Mode) {
 	s.faults = append(s.faults, &fault{path: path, key: key, left: n, mode: mode})
 }
 
+// Heal drops every fault set with Fail or FailKey.
+func (s *Server) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // SetLatency delays every answer by d.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
